@@ -1,0 +1,5 @@
+"""``python -m ecrd``."""
+
+from ecrd.cli import main
+
+main()

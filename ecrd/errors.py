@@ -1,0 +1,42 @@
+"""Errors ecrd reports to users, each with the exit code of the command that meets it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class EcrdError(Exception):
+    """Base of every error with a message written for users.
+
+    The message says where (file:line:column, host, path), what went wrong and what to do.
+    It never carries a token or a password.
+    """
+
+    exit_code: ClassVar[int] = 1
+
+
+class ConfigError(EcrdError):
+    """The configuration file is missing or invalid."""
+
+    exit_code: ClassVar[int] = 2
+
+    def __init__(self, message: str, *, errors: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.errors = errors or (message,)
+
+
+class TokenError(EcrdError):
+    """A group's credentials could not be fetched from ECR."""
+
+    def __init__(self, message: str, *, code: str = "Unknown", retryable: bool = True) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+class OutputError(EcrdError):
+    """An output file could not be read, parsed or written; it was left as it was."""
+
+
+class StateError(EcrdError):
+    """The state directory could not be read or written."""
