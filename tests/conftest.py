@@ -1,0 +1,68 @@
+"""Shared fixtures: an isolated environment, the ECR emulator, a real registry."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ecrd.emulator import Emulator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+ACCESS_KEY = "AKIDECRDTEST0000"
+
+_AWS_VARIABLES = [name for name in os.environ if name.startswith(("AWS_", "ECRD_"))] + [
+    "DOCKER_CONFIG",
+    "REGISTRY_AUTH_FILE",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "STATE_DIRECTORY",
+    "NETRC",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+]
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A HOME of the test's own, dummy AWS keys, and no instance metadata lookups.
+
+    Returns the fake home directory.
+    """
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in _AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ecrd-test-secret")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / ".aws" / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / ".aws" / "credentials"))
+    # Never ask 169.254.169.254: tests talk to loopback only.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("NO_PROXY", "*")
+    return home
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """The project's ECR endpoint on loopback, tokens living 12 hours."""
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def stable_emulator() -> Iterator[Emulator]:
+    """An ECR endpoint issuing the same password per registry id, for a real registry."""
+    with Emulator(stable_passwords=True) as emu:
+        yield emu
