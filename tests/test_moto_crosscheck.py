@@ -1,0 +1,69 @@
+"""A second opinion: ecrd's token source against moto's independent ECR server."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from ecrd.config.model import Group, Registry
+from ecrd.tokens import EcrTokenSource
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ecrd.emulator import Emulator
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def group(
+    endpoint: str, *ids: str, region: str = "eu-west-1", role_arn: str | None = None
+) -> Group:
+    registries = tuple(
+        Registry(
+            registry_id=i,
+            region=region,
+            hosts=(f"{i}.dkr.ecr.{region}.amazonaws.com",),
+            endpoint_url=endpoint,
+            role_arn=role_arn,
+        )
+        for i in ids
+    )
+    return Group(key=registries[0].group_key, registries=registries)
+
+
+class TestMotoAgrees:
+    def test_same_hosts_and_users_from_both_servers(self, moto_url: str, emulator: Emulator):
+        """Asked the same, moto and the emulator give credentials for the same hosts."""
+        ids = ("111111111111", "222222222222")
+
+        from_moto = EcrTokenSource().fetch(group(moto_url, *ids))
+        from_emulator = EcrTokenSource().fetch(group(emulator.url, *ids))
+
+        assert [(c.registry_id, c.host, c.username) for c in from_emulator] == [
+            (c.registry_id, c.host, c.username) for c in from_moto
+        ]
+        assert [f"{i}-auth-token" for i in ids] == [c.password.reveal() for c in from_moto]
+
+    def test_role_assumed_through_moto_sts(self, moto_url: str, monkeypatch: pytest.MonkeyPatch):
+        """role_arn goes through moto's STS and the ECR call then succeeds."""
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto_url)
+
+        creds = EcrTokenSource().fetch(
+            group(moto_url, "333333333333", role_arn="arn:aws:iam::333333333333:role/pull")
+        )
+
+        assert ["333333333333"] == [c.registry_id for c in creds]
