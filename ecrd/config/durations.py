@@ -1,0 +1,81 @@
+"""Durations as users write them: ``90s``, ``5m``, ``4h``, ``1h30m`` or a number of seconds."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime, timedelta
+
+EXPECTED = "a duration such as 90s, 5m, 4h, 1h30m or a number of seconds"
+
+_UNITS = re.compile(
+    r"(?P<sign>[-+]?)(?=\d)(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?",
+)
+_SHOWN = 60  # characters of a string shown in a message
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def parse_duration(value: object) -> timedelta:
+    """Read a duration: ``90s``, ``5m``, ``4h``, ``1h30m``, ``1h30m15s``, or seconds.
+
+    A number of seconds may be an ``int``, a ``float`` or a string of digits (``"90"``,
+    ``"0.5"``). Units are ``h``, ``m`` and ``s``, each at most once, in that order.
+
+    Raises:
+        ValueError: the value is not a duration, is negative or is too long; the message
+            says what was expected and what was found.
+    """
+    seconds = _seconds(value)
+    if isinstance(seconds, float) and not math.isfinite(seconds):
+        msg = f"expected {EXPECTED}, got {describe(value)}"
+        raise ValueError(msg)
+    if seconds < 0:
+        msg = f"a duration cannot be negative, got {describe(value)}"
+        raise ValueError(msg)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        msg = f"a duration must be shorter than a million years, got {describe(value)}"
+        raise ValueError(msg) from None
+
+
+def describe(value: object) -> str:  # noqa: PLR0911 -- one return per kind of value
+    """A short description of a configuration value, as YAML would spell it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        shown = value if len(value) <= _SHOWN else value[: _SHOWN - 3] + "..."
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+        return "'" + shown.replace("'", "''") + "'"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, datetime):
+        return "a date and time"
+    if isinstance(value, date):
+        return "a date"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        msg = f"expected {EXPECTED}, got {describe(value)}"
+        raise ValueError(msg)  # noqa: TRY004 -- ValueError is the documented contract
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value
+    text = value.strip()
+    if _NUMBER.fullmatch(text):
+        return float(text) if "." in text else int(text)
+    match = _UNITS.fullmatch(text)
+    if match is None or not any(match.group(u) for u in "hms"):
+        msg = f"expected {EXPECTED}, got {describe(value)}"
+        raise ValueError(msg)
+    total = sum(int(match.group(u) or 0) * size for u, size in (("h", 3600), ("m", 60), ("s", 1)))
+    return -total if match.group("sign") == "-" else total
