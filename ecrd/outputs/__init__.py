@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ecrd.config.model import OutputSpec
-from ecrd.secret import Secret
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+    from pathlib import Path
+
+    from ecrd.config.model import OutputSpec
+    from ecrd.secret import Secret
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,7 @@ class Output(Protocol):
 
     spec: OutputSpec
 
-    def apply(
-        self, *, logins: Mapping[str, Login], remove: Mapping[str, str]
-    ) -> WriteResult:
+    def apply(self, *, logins: Mapping[str, Login], remove: Mapping[str, str]) -> WriteResult:
         """Set ``logins`` and drop the entries in ``remove``, in one atomic write at most.
 
         ``remove`` maps a host to the fingerprint of the entry ecrd wrote for it; an entry

@@ -1,0 +1,446 @@
+"""netrc files: edit ecrd's ``machine`` entries, keep every other byte as it was.
+
+Hand-parsed: the stdlib ``netrc`` module cannot write, and what it reads has lost the
+comments, the ``macdef`` bodies' places and the layout; ecrd must keep every byte it does not
+manage. Tokens are read as Python's ``netrc`` reads them (whitespace-separated, ``"..."``
+quoting, backslash escapes, ``#`` comments to the end of the line, ``macdef`` bodies up to a
+blank line), so that entries start and end where Python, curl and requests see them.
+
+Entries are matched on the host without its port (netrc has no ports) and, as curl does,
+whatever the case. A managed host ends up with exactly one entry, written over three lines
+(some curl versions drop lines longer than about 4 KB; ECR passwords are over 2 KB):
+
+- the first entry for the host is replaced in place, later ones are deleted: curl reads the
+  first match and Python's ``netrc`` (hence requests) the last, so both must be ecrd's;
+- an entry after ``default`` is moved before it, and new entries go before ``default``
+  (above the comment lines just over it), else at the end: curl stops at ``default``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from ecrd.errors import OutputError
+from ecrd.outputs import Login, WriteResult, fingerprint
+from ecrd.outputs._atomic import update_file
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from ecrd.config.model import OutputSpec
+
+_BLANKS = re.compile(r"[ \t\r\n]*")
+_WORD_RUN = re.compile(r"[^ \t\r\n\\]*")
+_QUOTED_RUN = re.compile(r'[^"\\]*')
+_VALUE_KEYWORDS = frozenset({"login", "user", "account", "password"})
+# A word written unquoted: printable, no whitespace, no quote or backslash, no leading "#".
+_PLAIN_WORD = re.compile(r'[^\s"\\#][^\s"\\]*')
+
+EntryKind = Literal["machine", "default", "macdef"]
+
+
+class NetrcOutput:
+    """A ``.netrc``-format file, as read by curl, Python's ``netrc`` and requests."""
+
+    def __init__(self, spec: OutputSpec) -> None:
+        self.spec = spec
+
+    def apply(self, *, logins: Mapping[str, Login], remove: Mapping[str, str]) -> WriteResult:
+        """Set ``logins`` and drop the entries in ``remove``, in one atomic write at most.
+
+        Raises:
+            OutputError: the file could not be read, parsed or written; it is unchanged.
+            ValueError: a host cannot be a machine name, or two hosts of ``logins`` are one
+                machine (they differ only by their port or case): the config loader forbids
+                both.
+        """
+        path = self.spec.path
+        wanted = _wanted(logins, path)
+        removed: tuple[str, ...] = ()
+
+        def render(before: bytes | None) -> bytes | None:
+            nonlocal removed
+            text = _decode(before, path)
+            after, removed = _edit(text, wanted=wanted, remove=remove, path=path)
+            return None if after == text else after.encode()
+
+        written = update_file(path, render=render)
+        return WriteResult(
+            path=path,
+            written=written,
+            fingerprints={w.host: fingerprint(w.password) for w in wanted.values()},
+            removed=removed if written else (),
+        )
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    host: str  # as configured, port included
+    name: str  # the netrc machine name
+    login: str
+    password: str
+
+    def render(self, newline: str) -> str:
+        return (
+            f"machine {self.name}{newline}login {self.login}{newline}"
+            f"password {self.password}{newline}"
+        )
+
+
+def netrc_name(host: str) -> str:
+    """The netrc machine name of a registry host: the host without its port.
+
+    ``127.0.0.1:5000`` is ``127.0.0.1``; ``[::1]:5000`` is ``::1``, as curl looks it up.
+    """
+    if host.startswith("["):
+        close = host.find("]")
+        if close > 0:
+            return host[1:close]
+    head, sep, port = host.rpartition(":")
+    if sep and port.isdigit() and ":" not in head:
+        return head
+    return host
+
+
+def _wanted(logins: Mapping[str, Login], path: Path) -> dict[str, _Wanted]:
+    """The entries to write, by lower-case machine name."""
+    wanted: dict[str, _Wanted] = {}
+    for host, login in logins.items():
+        name = netrc_name(host)
+        if not _PLAIN_WORD.fullmatch(name):
+            msg = f"{host!r} cannot be a netrc machine name"
+            raise ValueError(msg)
+        other = wanted.get(name.lower())
+        if other is not None:
+            msg = (
+                f"{other.host} and {host} are one machine in a netrc file (netrc has no ports, "
+                "and curl ignores the case of names)"
+            )
+            raise ValueError(msg)
+        password = login.password.reveal()
+        for what, value in (("login", login.username), ("password", password)):
+            if not _PLAIN_WORD.fullmatch(value):
+                # Never expected: ECR passwords are base64. The value stays out of the message.
+                msg = (
+                    f"cannot write {path}: the {what} for {host} holds a space, a quote, a "
+                    "backslash or a leading '#', which netrc readers disagree on; "
+                    "ecrd left the file untouched, report this as a bug"
+                )
+                raise OutputError(msg)
+        wanted[name.lower()] = _Wanted(
+            host=host, name=name, login=login.username, password=password
+        )
+    return wanted
+
+
+def _decode(data: bytes | None, path: Path) -> str:
+    """The file as text; ``""`` when it is missing.
+
+    Raises:
+        OutputError: the file is not UTF-8 text.
+    """
+    if data is None:
+        return ""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise OutputError(_unparsable(path, line, "not UTF-8 text")) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise OutputError(_unparsable(path, line, "binary data (a NUL byte)"))
+    return text
+
+
+def _unparsable(path: Path, line: int, problem: str) -> str:
+    return f"cannot parse {path}: line {line}: {problem}; fix or remove it, ecrd left it untouched"
+
+
+def _edit(
+    text: str, *, wanted: Mapping[str, _Wanted], remove: Mapping[str, str], path: Path
+) -> tuple[str, tuple[str, ...]]:
+    """Return ``text`` with ``wanted`` set and ``remove`` applied, and the hosts removed.
+
+    One change at a time, each on a fresh parse: files are small, and so is the code.
+    """
+    newline = "\r\n" if "\r\n" in text else "\n"
+    for want in wanted.values():
+        parsed = _parse(text, path)
+        found = parsed.machines(want.name)
+        default = parsed.first_default()
+        keep_place = bool(found) and (default is None or found[0].start < default.start)
+        later = found[1:] if keep_place else found
+        for entry in reversed(later):
+            text = _remove(text, _parse(text, path), entry)
+        parsed = _parse(text, path)
+        if keep_place:
+            text = _replace(text, parsed.machines(want.name)[0], want.render(newline))
+        else:
+            text = _insert(text, parsed, want.render(newline))
+    removed: list[str] = []
+    for host, digest in remove.items():
+        name = netrc_name(host)
+        if name.lower() in wanted:
+            continue
+        parsed = _parse(text, path)
+        ours = [
+            e
+            for e in parsed.machines(name)
+            if e.password is not None and fingerprint(e.password) == digest
+        ]
+        for entry in reversed(ours):
+            text = _remove(text, _parse(text, path), entry)
+        if ours:
+            removed.append(host)
+    return text, tuple(removed)
+
+
+def _replace(text: str, entry: _Entry, rendered: str) -> str:
+    return text[: entry.start] + rendered + text[_entry_end(text, entry) :]
+
+
+def _insert(text: str, parsed: _Netrc, rendered: str) -> str:
+    """Put a new entry before the first ``default`` (and its comment lines), else at the end."""
+    default = parsed.first_default()
+    if default is None:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        if parsed.open_macdef:
+            text += "\n"  # close the macro, or the entry would be read as part of it
+        return text + rendered
+    position = _line_start(text, default.start)
+    while position > 0 and text[position - 1] == "\n":
+        above = text.rfind("\n", 0, position - 1) + 1
+        if _skip(text, above, " \t") not in parsed.comment_starts:
+            break
+        position = above
+    prefix = "" if position == 0 or text[position - 1] == "\n" else "\n"
+    return text[:position] + prefix + rendered + text[position:]
+
+
+def _remove(text: str, parsed: _Netrc, entry: _Entry) -> str:
+    """Delete an entry, with its line when nothing else is on it.
+
+    Python's ``netrc`` reads a comment line as keywords when it reaches it across a line
+    end it had not consumed yet (after a blank line, trailing blanks or a quoted word). An
+    entry of ecrd's in between hid that; when its removal would expose a comment so, a bare
+    ``#`` line takes its place (a one-word comment, which Python skips whole).
+    """
+    start, end = entry.start, _entry_end(text, entry)
+    if end == len(text) or text[end - 1] == "\n":
+        start = _line_start(text, start)
+    after = _skip(text, end, " \t")
+    if after < len(text) and text[after] == "#" and not parsed.reaches_directly(start):
+        newline = "\r\n" if text.endswith("\r\n", 0, end) else "\n"
+        return text[:start] + "#" + newline + text[end:]
+    return text[:start] + text[end:]
+
+
+def _entry_end(text: str, entry: _Entry) -> int:
+    """Where an entry's text ends: past its line's end when only blanks follow its last token.
+
+    When more follows on the line (a comment, another entry), only the blanks are taken:
+    the entry written in its place ends with a newline.
+    """
+    end = _skip(text, entry.end, " \t\r")
+    if end < len(text) and text[end] == "\n":
+        return end + 1
+    return end
+
+
+def _line_start(text: str, index: int) -> int:
+    """The start of the line holding ``index``, if only blanks stand before it there."""
+    start = text.rfind("\n", 0, index) + 1
+    return start if not text[start:index].strip(" \t") else index
+
+
+def _run_end(pattern: re.Pattern[str], text: str, index: int) -> int:
+    match = pattern.match(text, index)
+    return match.end() if match else index
+
+
+def _skip(text: str, index: int, chars: str) -> int:
+    while index < len(text) and text[index] in chars:
+        index += 1
+    return index
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    start: int
+    end: int
+    quoted: bool
+
+
+@dataclass  # not frozen: the parser extends ``end`` and sets ``password`` as it reads on
+class _Entry:
+    """A ``machine``, ``default`` or ``macdef`` entry of a netrc file."""
+
+    kind: EntryKind
+    name: str  # the host or the macro's name; "" for default
+    start: int  # where its keyword starts
+    end: int  # past its last token; for macdef, past the blank line that closes it
+    password: str | None = None
+
+
+Ending = Literal["word", "quoted", "comment", "macdef"]
+
+
+@dataclass(frozen=True)
+class _Netrc:
+    text: str
+    entries: tuple[_Entry, ...]
+    comment_starts: frozenset[int]
+    endings: Mapping[int, Ending]  # where each word, comment and macro ends, and what it is
+    open_macdef: bool  # the file ends inside a macdef body, with no blank line to close it
+
+    def machines(self, name: str) -> list[_Entry]:
+        """The ``machine`` entries for ``name``, whatever the case, in file order."""
+        lowered = name.lower()
+        return [e for e in self.entries if e.kind == "machine" and e.name.lower() == lowered]
+
+    def first_default(self) -> _Entry | None:
+        return next((e for e in self.entries if e.kind == "default"), None)
+
+    def reaches_directly(self, index: int) -> bool:
+        """Whether Python's netrc gets from the word before ``index`` to it on one line.
+
+        Its lexer consumes the one character that ends an unquoted word (a line end
+        included) and readline() eats a comment's line end; a quoted word and a macro's
+        closing blank line leave nothing to eat.
+        """
+        previous = max((end for end in self.endings if end <= index), default=0)
+        gap = self.text[previous:index]
+        if previous and self.endings[previous] in ("word", "comment"):
+            gap = gap[2:] if gap.startswith("\r\n") else gap[1:]
+        return "\n" not in gap
+
+
+@dataclass
+class _Lexer:
+    text: str
+    path: Path
+    index: int = 0
+    endings: dict[int, Ending] = field(default_factory=dict)
+
+    def line(self, index: int) -> int:
+        return self.text.count("\n", 0, index) + 1
+
+    def next(self) -> _Token | None:
+        """The next token, as Python's netrc reads it; ``None`` at the end of the file."""
+        text = self.text
+        start = index = _run_end(_BLANKS, text, self.index)
+        if index == len(text):
+            self.index = index
+            return None
+        quoted = text[index] == '"'
+        run = _QUOTED_RUN if quoted else _WORD_RUN
+        index += quoted
+        chars: list[str] = []
+        while True:
+            end = _run_end(run, text, index)
+            chars.append(text[index:end])
+            index = end
+            if index == len(text):
+                if quoted:
+                    msg = _unparsable(self.path, self.line(start), "a quote is never closed")
+                    raise OutputError(msg)
+                break
+            if text[index] == "\\":  # escapes the next character, if any
+                chars.append(text[index + 1 : index + 2])
+                index += 2 if index + 1 < len(text) else 1
+                continue
+            index += quoted  # past the closing quote; a blank ends an unquoted word
+            break
+        self.index = index
+        self.endings[index] = "quoted" if quoted else "word"
+        return _Token(value="".join(chars), start=start, end=index, quoted=quoted)
+
+    def skip_comment(self, token: _Token) -> None:
+        """Skip to the end of the comment's line (its newline stays)."""
+        end = token.end
+        if "\n" not in self.text[token.start : token.end]:
+            newline = self.text.find("\n", token.end)
+            end = len(self.text) if newline < 0 else newline
+        self.index = end
+        del self.endings[token.end]
+        self.endings[end] = "comment"
+
+    def skip_macro(self, name: _Token) -> tuple[int, bool]:
+        """Skip a macro's body, up to and with the blank line that closes it.
+
+        Returns where it ends and whether a blank line closed it. As in Python's netrc, the
+        body starts just past the character that ended the name (so a macdef line's rest
+        is its first body line), or just past the closing quote of a quoted name.
+        """
+        text = self.text
+        index = name.end
+        if not name.quoted and index < len(text):
+            index += 2 if text.startswith("\r\n", index) else 1
+        closed = False
+        while index < len(text):
+            newline = text.find("\n", index)
+            end = len(text) if newline < 0 else newline + 1
+            line = text[index:end]
+            index = end
+            if line in ("\n", "\r\n"):
+                closed = True
+                break
+        self.index = index
+        self.endings[index] = "macdef"
+        return index, closed
+
+
+def _parse(text: str, path: Path) -> _Netrc:
+    """Find the entries of a netrc file and where each starts and ends.
+
+    Words that are no keyword (Python's netrc rejects them, curl skips them) are kept, and
+    belong to the entry they stand in.
+
+    Raises:
+        OutputError: a ``machine`` or ``macdef`` without a name, or an unclosed quote.
+    """
+    lexer = _Lexer(text, path)
+    entries: list[_Entry] = []
+    comments: set[int] = set()
+    open_macdef = False
+    current: _Entry | None = None
+    while (token := lexer.next()) is not None:
+        word = token.value
+        keyword = word.lower()
+        if word.startswith("#"):
+            comments.add(token.start)
+            lexer.skip_comment(token)
+        elif keyword in ("machine", "macdef"):
+            name = lexer.next()
+            if name is None or not name.value:
+                msg = f"'{word}' without a {'host' if keyword == 'machine' else 'macro'} name"
+                raise OutputError(_unparsable(path, lexer.line(token.start), msg))
+            if keyword == "machine":
+                current = _Entry("machine", name.value, token.start, name.end)
+                entries.append(current)
+            else:
+                end, closed = lexer.skip_macro(name)
+                open_macdef = not closed
+                entries.append(_Entry("macdef", name.value, token.start, end))
+                current = None
+        elif keyword == "default":
+            current = _Entry("default", "", token.start, token.end)
+            entries.append(current)
+        elif current is not None:
+            current.end = token.end
+            if keyword in _VALUE_KEYWORDS and (value := lexer.next()) is not None:
+                current.end = value.end
+                if keyword == "password":
+                    current.password = value.value
+    return _Netrc(
+        text=text,
+        entries=tuple(entries),
+        comment_starts=frozenset(comments),
+        endings=lexer.endings,
+        open_macdef=open_macdef,
+    )
