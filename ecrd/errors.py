@@ -26,12 +26,27 @@ class ConfigError(EcrdError):
 
 
 class TokenError(EcrdError):
-    """A group's credentials could not be fetched from ECR."""
+    """A group's credentials could not be fetched from ECR.
 
-    def __init__(self, message: str, *, code: str = "Unknown", retryable: bool = True) -> None:
+    ``code`` is the AWS error code when the service answered with an error (then
+    ``operation`` names the call and ``service_message`` is the service's own message),
+    else ecrd's name for what failed (``NoCredentials``, ``EndpointUnreachable`` ...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "Unknown",
+        retryable: bool = True,
+        operation: str | None = None,
+        service_message: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.retryable = retryable
+        self.operation = operation
+        self.service_message = service_message
 
 
 class OutputError(EcrdError):
@@ -40,3 +55,7 @@ class OutputError(EcrdError):
 
 class StateError(EcrdError):
     """The state directory could not be read or written."""
+
+
+class ServiceError(EcrdError):
+    """A service file could not be installed or removed, or systemctl/launchctl failed."""
