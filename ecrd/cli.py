@@ -160,6 +160,78 @@ def _human(delta: timedelta) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
+@cli.command()
+@_common_options
+@click.option(
+    "--clock-check",
+    type=click.FloatRange(min=0.05),
+    hidden=True,
+    help="Seconds between checks for a wall-clock jump (tests).",
+)
+@click.pass_context
+def run(ctx: click.Context, clock_check: float | None) -> None:
+    """Run the daemon in the foreground: refresh ahead of expiry, reload on change.
+
+    Stops on SIGTERM or SIGINT (exit 0); SIGHUP reloads. Exit 2 when the configuration is
+    invalid at start.
+    """
+    from ecrd.daemon import CLOCK_CHECK, Daemon  # noqa: PLC0415
+    from ecrd.tokens import EcrTokenSource  # noqa: PLC0415
+
+    path = _setup(ctx, default_level="info")
+    daemon = Daemon(
+        config_path=path,
+        source=EcrTokenSource(),
+        store=StateStore(default_state_dir()),
+        clock_check=timedelta(seconds=clock_check) if clock_check else CLOCK_CHECK,
+    )
+    try:
+        code = daemon.run()
+    except EcrdError as exc:
+        _fail(exc)
+        return
+    sys.exit(code)
+
+
+@cli.command()
+@_common_options
+@click.option(
+    "--output",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people, or JSON for scripts.",
+)
+@click.pass_context
+def status(ctx: click.Context, output_format: str) -> None:
+    """Show each registry host: expiry, last refresh, outputs, last error.
+
+    Reads the state directory, so it works while the daemon runs. Exit status: 0 all fresh,
+    1 any expired or failing, 2 no state yet.
+    """
+    from ecrd.status import exit_code, render_json, render_table  # noqa: PLC0415
+
+    _setup(ctx, default_level="warning")
+    store = StateStore(default_state_dir())
+    try:
+        state = store.read()
+    except EcrdError as exc:
+        _fail(exc)
+        return
+    now = datetime.now(timezone.utc)
+    if state is None:
+        click.echo(
+            f"No state yet in {store.directory}: run `ecrd refresh` or start `ecrd run`.",
+            err=True,
+        )
+    elif output_format == "json":
+        click.echo(render_json(state))
+    else:
+        click.echo(render_table(state, now))
+    sys.exit(exit_code(state, now))
+
+
 @cli.command("check-config")
 @_common_options
 @click.pass_context
@@ -212,6 +284,8 @@ def emulator(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--token-lifetime") from exc
     serve(host=host, port=port, token_lifetime=lifetime, stable_passwords=stable_passwords)
+
+
 
 
 def main() -> None:
