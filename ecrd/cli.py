@@ -232,6 +232,35 @@ def status(ctx: click.Context, output_format: str) -> None:
     sys.exit(exit_code(state, now))
 
 
+@cli.command()
+@_common_options
+@click.option(
+    "--token-lifetime",
+    default="60s",
+    show_default=True,
+    help="How long the emulator's tokens live.",
+)
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the demo's files here instead of in a temporary directory.",
+)
+@click.pass_context
+def demo(ctx: click.Context, token_lifetime: str, directory: Path | None) -> None:
+    """Watch ecrd work with no AWS account: the daemon against a local ECR emulator.
+
+    Runs until Ctrl-C, then removes its temporary directory.
+    """
+    from ecrd.demo import run_demo  # noqa: PLC0415
+
+    _setup(ctx, default_level="info")
+    try:
+        lifetime = parse_duration(token_lifetime)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--token-lifetime") from exc
+    sys.exit(run_demo(token_lifetime=lifetime, directory=directory))
+
+
 @cli.command("check-config")
 @_common_options
 @click.pass_context
