@@ -315,8 +315,6 @@ def emulator(
     serve(host=host, port=port, token_lifetime=lifetime, stable_passwords=stable_passwords)
 
 
-
-
 def main() -> None:
     """The ``ecrd`` console script."""
     cli()
