@@ -17,6 +17,7 @@ from ecrd.config import default_config_path, load_config
 from ecrd.config.durations import parse_duration
 from ecrd.errors import ConfigError, EcrdError
 from ecrd.logs import LEVELS, configure_logging
+from ecrd.service_cli import service
 from ecrd.state import StateStore, default_state_dir
 
 if TYPE_CHECKING:
@@ -313,6 +314,9 @@ def emulator(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--token-lifetime") from exc
     serve(host=host, port=port, token_lifetime=lifetime, stable_passwords=stable_passwords)
+
+
+cli.add_command(service)
 
 
 def main() -> None:
