@@ -13,6 +13,7 @@ import click
 import yaml
 
 from ecrd import __version__
+from ecrd.awscli import get_authorization_token, get_login_password
 from ecrd.config import default_config_path, load_config
 from ecrd.config.durations import parse_duration
 from ecrd.errors import ConfigError, EcrdError
@@ -317,6 +318,8 @@ def emulator(
 
 
 cli.add_command(service)
+cli.add_command(get_authorization_token)
+cli.add_command(get_login_password)
 
 
 def main() -> None:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
+import botocore.loaders
 import botocore.session
+from botocore import UNSIGNED
 from botocore.config import Config as BotoConfig
 from botocore.credentials import (
     AssumeRoleCredentialFetcher,
@@ -33,6 +35,8 @@ from botocore.exceptions import (
     CredentialRetrievalError,
     EndpointConnectionError,
     NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
     PartialCredentialsError,
     ProfileNotFound,
     ReadTimeoutError,
@@ -116,6 +120,186 @@ def fetch_all(
     return {g.key: r for g, r in zip(groups, results, strict=True)}
 
 
+@dataclass(frozen=True)
+class _ClientKnobs:
+    """The settings of a botocore client that ecrd chooses (the rest is botocore's)."""
+
+    connect_timeout: float = 60
+    read_timeout: float = 60
+    max_attempts: int | None = None
+    retry_mode: str | None = None
+    unsigned: bool = False
+
+    def config(self) -> BotoConfig:
+        options: dict[str, Any] = {
+            # 0 means no timeout, as for the AWS CLI's --cli-*-timeout.
+            "connect_timeout": self.connect_timeout or None,
+            "read_timeout": self.read_timeout or None,
+            "user_agent_extra": "ecrd",
+        }
+        if self.max_attempts is not None or self.retry_mode is not None:
+            # None leaves retries to botocore: AWS_RETRY_MODE, AWS_MAX_ATTEMPTS, the profile.
+            retries: dict[str, Any] = {"mode": self.retry_mode or "standard"}
+            if self.max_attempts is not None:
+                retries["total_max_attempts"] = self.max_attempts
+            options["retries"] = retries
+        if self.unsigned:
+            options["signature_version"] = UNSIGNED
+        return BotoConfig(**options)
+
+
+def create_client(
+    *,
+    service: str = "ecr",
+    session: botocore.session.Session | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    verify: bool | str | None = None,
+    connect_timeout: float = 60,
+    read_timeout: float = 60,
+    max_attempts: int | None = None,
+    retry_mode: str | None = None,
+    unsigned: bool = False,
+    wire_timestamps: bool = False,
+) -> Any:  # noqa: ANN401 - ECRClient or ECRPublicClient
+    """Build the botocore client for ``service`` ("ecr" or "ecr-public"): ecrd's only one.
+
+    ``session`` is used as given (``profile`` is then ignored); without one, a new session
+    reads ``profile`` (None: AWS_PROFILE, else the default profile). Every None leaves the
+    setting to botocore's own resolution, as the AWS CLI does: ``region`` from AWS_REGION
+    (which AWS CLI v2 reads and botocore does not), AWS_DEFAULT_REGION or the profile;
+    ``endpoint_url`` from AWS_ENDPOINT_URL(_ECR) or the profile; ``verify`` (False, or a
+    CA bundle path) from AWS_CA_BUNDLE or ``ca_bundle``; retries from AWS_RETRY_MODE,
+    AWS_MAX_ATTEMPTS or the profile. A timeout of 0 means none.
+    ``unsigned`` sends requests without a signature and loads no credentials.
+    ``wire_timestamps`` keeps timestamps as the service sent them (epoch seconds), as the
+    AWS CLI's ``cli_timestamp_format = wire`` does, instead of datetimes.
+
+    Raises botocore's exceptions (ProfileNotFound, NoRegionError, ValueError for a bad
+    endpoint): callers in this module translate them.
+    """
+    if session is None:
+        session = botocore.session.Session(profile=profile)
+    region = region or os.environ.get("AWS_REGION") or None
+    if wire_timestamps:
+        session.get_component("response_parser_factory").set_parser_defaults(
+            timestamp_parser=_as_sent
+        )
+    knobs = _ClientKnobs(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_attempts=max_attempts,
+        retry_mode=retry_mode,
+        unsigned=unsigned,
+    )
+    return session.create_client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint_url,
+        verify=verify,
+        config=knobs.config(),
+    )
+
+
+def _as_sent(value: object) -> object:
+    return value
+
+
+def read_profile_settings(*, profile: str | None) -> dict[str, str]:
+    """Return the settings of the AWS CLI profile ``profile`` (None: AWS_PROFILE or default).
+
+    These are the profile's own keys in the AWS config files, such as ``output`` and
+    ``cli_timestamp_format``; nothing is read from the environment.
+
+    Raises:
+        TokenError: the profile does not exist (code ProfileNotFound).
+    """
+    try:
+        scoped = botocore.session.Session(profile=profile).get_scoped_config()
+    except ProfileNotFound as exc:
+        raise TokenError(str(exc), code="ProfileNotFound", retryable=False) from exc
+    return {str(k): str(v) for k, v in scoped.items() if isinstance(v, str)}
+
+
+def request_authorization_token(
+    *,
+    params: Mapping[str, object],
+    profile: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    verify: bool | str | None = None,
+    connect_timeout: float = 60,
+    read_timeout: float = 60,
+    unsigned: bool = False,
+) -> dict[str, Any]:
+    """Call ECR GetAuthorizationToken with ``params`` as the AWS CLI does; return the answer.
+
+    The answer is the service's, as botocore parses it, without ResponseMetadata and with
+    ``expiresAt`` as on the wire (epoch seconds). ``params`` go to botocore unchanged, so it
+    validates them (names, types, lengths) as it does for the AWS CLI. The other arguments
+    are those of ``create_client``; retries are botocore's (AWS_RETRY_MODE, the profile).
+
+    Raises:
+        TokenError: its message is botocore's text, which the AWS CLI prints, and never holds
+            a token. For an error answer from the service, ``code`` is the AWS error code and
+            ``operation`` and ``service_message`` are set; otherwise ``code`` is one of
+            NoCredentials, PartialCredentials, NoRegion, ProfileNotFound, ParamValidation,
+            EndpointUnreachable, Timeout, ConnectionClosed, MalformedAnswer, InvalidEndpoint,
+            NeedsLogin, or the name of botocore's exception.
+    """
+    try:
+        client = create_client(
+            profile=profile,
+            region=region,
+            endpoint_url=endpoint_url,
+            verify=verify,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            unsigned=unsigned,
+            wire_timestamps=True,
+        )
+        answer: dict[str, Any] = dict(client.get_authorization_token(**params))
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise TokenError(
+            str(exc),
+            code=str(error.get("Code", "Unknown")),
+            operation=exc.operation_name,
+            service_message=str(error.get("Message", "")),
+        ) from exc
+    except (BotoCoreError, ValueError) as exc:
+        raise _translate_plain(exc) from exc
+    answer.pop("ResponseMetadata", None)
+    return answer
+
+
+# (exception types, code, retryable) for failures before or around a call: first match wins.
+_PLAIN_ERRORS: tuple[tuple[tuple[type[Exception], ...], str, bool], ...] = (
+    ((NoCredentialsError,), "NoCredentials", True),
+    ((PartialCredentialsError,), "PartialCredentials", True),
+    ((NoRegionError,), "NoRegion", False),
+    ((ProfileNotFound,), "ProfileNotFound", False),
+    ((ParamValidationError,), "ParamValidation", False),
+    ((UnauthorizedSSOTokenError, TokenRetrievalError, SSOError), "NeedsLogin", True),
+    ((CredentialRetrievalError,), "NeedsLogin", True),
+    ((EndpointConnectionError, ConnectTimeoutError), "EndpointUnreachable", True),
+    ((ConnectionClosedError,), "ConnectionClosed", True),
+    ((ReadTimeoutError,), "Timeout", True),
+    ((ResponseParserError,), "MalformedAnswer", True),
+)
+
+
+def _translate_plain(exc: BotoCoreError | ValueError) -> TokenError:
+    if not isinstance(exc, BotoCoreError):
+        # botocore's check of an endpoint URL without a scheme, e.g. from AWS_ENDPOINT_URL.
+        return TokenError(str(exc), code="InvalidEndpoint", retryable=False)
+    for types, code, retryable in _PLAIN_ERRORS:
+        if isinstance(exc, types):
+            return TokenError(str(exc), code=code, retryable=retryable)
+    return TokenError(str(exc), code=type(exc).__name__)
+
+
 def decode_token(token: str, *, group: str) -> tuple[str, Secret]:
     """Split a base64 ``authorizationToken`` into user name and password."""
     try:
@@ -147,18 +331,18 @@ class EcrTokenSource:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self._config = BotoConfig(
+        self._knobs = _ClientKnobs(
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            retries={
-                "mode": "adaptive" if env.get("AWS_RETRY_MODE") == "adaptive" else "standard",
-                "total_max_attempts": max_attempts,
-            },
-            user_agent_extra="ecrd",
+            max_attempts=max_attempts,
+            retry_mode="adaptive" if env.get("AWS_RETRY_MODE") == "adaptive" else "standard",
         )
+        # The STS client that assumes roles gets the same settings as the ECR clients.
+        self._config = self._knobs.config()
         self._lock = threading.Lock()
         self._clients: dict[GroupKey, Any] = {}
-        self._sessions: dict[tuple[str | None, str | None, str], botocore.session.Session] = {}
+        self._sessions: dict[tuple[str | None, str | None], botocore.session.Session] = {}
+        self._loader = botocore.loaders.create_loader()
 
     def fetch(self, group: Group) -> Sequence[Credentials]:
         """See ``TokenSource.fetch``."""
@@ -215,28 +399,33 @@ class EcrTokenSource:
             client = self._clients.get(key)
             if client is None:
                 _check_region(key)
-                session = self._session(key)
-                client = session.create_client(
-                    "ecr-public" if key.public else "ecr",
-                    region_name=key.region,
+                client = create_client(
+                    service="ecr-public" if key.public else "ecr",
+                    session=self._session(key),
+                    region=key.region,
                     endpoint_url=key.endpoint_url,
-                    config=self._config,
+                    connect_timeout=self._knobs.connect_timeout,
+                    read_timeout=self._knobs.read_timeout,
+                    max_attempts=self._knobs.max_attempts,
+                    retry_mode=self._knobs.retry_mode,
                 )
                 self._clients[key] = client
             return client
 
     def _session(self, key: GroupKey) -> botocore.session.Session:
-        cache_key = (key.profile, key.role_arn, key.region)
+        # One session per identity, whatever the region, all sharing one loader: each
+        # session would otherwise load botocore's service models again (about 9 MiB each).
+        cache_key = (key.profile, key.role_arn)
         session = self._sessions.get(cache_key)
         if session is not None:
             return session
-        base = botocore.session.Session(profile=key.profile)
+        base = self._new_session(key.profile)
         # Fail now, with the profile's name, rather than at the first call.
         base.get_scoped_config()
         if key.role_arn is None:
             session = base
         else:
-            session = botocore.session.Session(profile=key.profile)
+            session = self._new_session(key.profile)
             session.register_component(
                 "credential_provider",
                 CredentialResolver(
@@ -244,6 +433,11 @@ class EcrTokenSource:
                 ),
             )
         self._sessions[cache_key] = session
+        return session
+
+    def _new_session(self, profile: str | None) -> botocore.session.Session:
+        session = botocore.session.Session(profile=profile)
+        session.register_component("data_loader", self._loader)
         return session
 
 
@@ -404,4 +598,4 @@ def _translate_client_error(exc: ClientError, group: Group) -> TokenError:
         msg = f"group {name}: AWS rejected the credentials ({code}) calling {operation}{detail}; check the profile or role"
     else:
         msg = f"group {name}: {operation} failed ({code}){detail}"
-    return TokenError(msg, code=code)
+    return TokenError(msg, code=code, operation=operation, service_message=text)
