@@ -268,3 +268,38 @@ class TestFetchAll:
 
         assert 5 == len(fake.fetched)
         assert ["eu-west-1"] == [k.region for k, r in results.items() if isinstance(r, TokenError)]
+
+
+class TestNeedsLogin:
+    def test_expired_sso_login_asks_for_a_person_without_any_call(
+        self, emulator: Emulator, isolated_env: Path
+    ):
+        """An SSO profile with no cached token: NeedsLogin and the command to run, no call."""
+        aws = isolated_env / ".aws"
+        aws.mkdir()
+        (aws / "config").write_text(
+            "[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\n"
+            "sso_role_name = ReadOnly\nregion = us-west-2\n\n"
+            "[sso-session corp]\nsso_start_url = https://example.invalid/start\n"
+            "sso_region = us-east-1\n"
+        )
+
+        with pytest.raises(TokenError, match="run: aws sso login --profile dev") as info:
+            source().fetch(group_of(registry(endpoint_url=emulator.url, profile="dev")))
+
+        assert "NeedsLogin" == info.value.code
+        assert [] == emulator.calls()
+
+    def test_failing_credential_process_needs_a_person(
+        self, emulator: Emulator, isolated_env: Path
+    ):
+        """A credential_process that fails is reported as needing a login, with no call."""
+        aws = isolated_env / ".aws"
+        aws.mkdir()
+        (aws / "config").write_text("[profile mfa]\ncredential_process = /bin/false\n")
+
+        with pytest.raises(TokenError, match="could not get AWS credentials") as info:
+            source().fetch(group_of(registry(endpoint_url=emulator.url, profile="mfa")))
+
+        assert "NeedsLogin" == info.value.code
+        assert [] == emulator.calls()
