@@ -14,8 +14,8 @@ import structlog
 
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError, TokenError
-from ecrd.outputs import Login, build_outputs
-from ecrd.state import HostState, OwnedEntries, State, StateStore
+from ecrd.outputs import Login, WriteResult, build_outputs
+from ecrd.state import HostState, OwnedEntries, ServedToken, State, StateStore
 from ecrd.tokens import Credentials, TokenSource, fetch_all
 
 if TYPE_CHECKING:
@@ -118,7 +118,20 @@ def write_round(
         )
 
     with store.transaction() as state:
-        written_to, output_errors, warnings, written = _write_outputs(config, state, logins)
+        # First: a state directory that cannot be written fails the round before any output.
+        store.write_tokens(
+            tokens={
+                host: ServedToken(
+                    username=h.login.username, password=h.login.password, expires_at=h.expires_at
+                )
+                for host, h in logins.items()
+            },
+            hosts={h for r in config.registries for h in r.hosts},
+            now=now,
+        )
+        written_to, output_errors, warnings, written, host_warnings = _write_outputs(
+            config, state, logins
+        )
         results = _record(
             config=config,
             state=state,
@@ -128,6 +141,7 @@ def write_round(
             failures=failures,
             written_to=written_to,
             output_errors=output_errors,
+            host_warnings=host_warnings,
             now=now,
         )
     return RoundResult(
@@ -153,13 +167,17 @@ def _logins_for(group: Group, credentials: Sequence[Credentials]) -> dict[str, _
 
 def _write_outputs(
     config: Config, state: State, logins: Mapping[str, _HostLogin]
-) -> tuple[dict[str, list[str]], dict[str, str], list[str], list[str]]:
-    """Apply logins and removals to every output; returns hosts per path, errors, warnings."""
+) -> tuple[dict[str, list[str]], dict[str, str], list[str], list[str], dict[str, list[str]]]:
+    """Apply logins and removals to every output.
+
+    Returns hosts per path, errors per path, warnings, the paths written, warnings per host.
+    """
     configured_hosts = {h for r in config.registries for h in r.hosts}
     plain = {host: h.login for host, h in logins.items()}
     written_to: dict[str, list[str]] = {}
     errors: dict[str, str] = {}
     warnings: list[str] = []
+    host_warnings: dict[str, list[str]] = {}
     written: list[str] = []
     configured_paths = {str(s.path) for s in config.outputs}
     jobs: list[tuple[OutputSpec, Mapping[str, Login], set[str]]] = [
@@ -174,7 +192,9 @@ def _write_outputs(
     for spec, wanted, keep in jobs:
         path = str(spec.path)
         owned = state.owned.setdefault(path, OwnedEntries(type=spec.type)).entries
-        remove = {h: f for h, f in owned.items() if h not in keep}
+        # Entries of hosts that left, and of hosts written now: what ecrd wrote before (the
+        # docker output skips a credential helper's store when it holds that token already).
+        remove = {h: f for h, f in owned.items() if h not in keep or h in wanted}
         (output,) = build_outputs([spec])
         try:
             result = output.apply(logins=wanted, remove=remove)
@@ -184,27 +204,43 @@ def _write_outputs(
         for host in remove:
             owned.pop(host, None)
         owned.update(result.fingerprints)
-        written_to[path] = list(result.fingerprints)
-        for warning in result.warnings:
-            warnings.append(warning)
-            log.warning("output_shadowed", path=path, message=warning)
+        owned.update(result.retained)
+        written_to[path] = [*result.fingerprints, *result.delegated]
+        warnings.extend(result.warnings)
+        for host, messages in result.host_warnings.items():
+            host_warnings.setdefault(host, []).extend(messages)
         if result.written:
             written.append(path)
-            log.info(
-                "output_written",
-                path=path,
-                hosts=sorted(result.fingerprints),
-                removed=list(result.removed),
-            )
-        else:
-            log.debug("output_unchanged", path=path)
+        _log_result(result)
         if not owned:
             del state.owned[path]
     for path, error in errors.items():
         log.error("output_failed", path=path, error=error)
         if not state.owned[path].entries:
             del state.owned[path]
-    return written_to, errors, warnings, written
+    return written_to, errors, warnings, written, host_warnings
+
+
+def _log_result(result: WriteResult) -> None:
+    path = str(result.path)
+    by_host = {m for ms in result.host_warnings.values() for m in ms}
+    for host, messages in result.host_warnings.items():
+        for message in messages:
+            log.warning("output_shadowed", path=path, host=host, message=message)
+    for warning in result.warnings:
+        if warning not in by_host:
+            log.warning("output_shadowed", path=path, message=warning)
+    if result.stored:
+        log.info("credentials_stored", path=path, hosts=list(result.stored))
+    if result.written:
+        log.info(
+            "output_written",
+            path=path,
+            hosts=sorted(result.fingerprints),
+            removed=list(result.removed),
+        )
+    else:
+        log.debug("output_unchanged", path=path)
 
 
 def _record(
@@ -217,6 +253,7 @@ def _record(
     failures: Mapping[str, TokenError],
     written_to: Mapping[str, list[str]],
     output_errors: Mapping[str, str],
+    host_warnings: Mapping[str, list[str]],
     now: datetime,
 ) -> list[HostResult]:
     configured = {h: r for r in config.registries for h in r.hosts}
@@ -248,6 +285,7 @@ def _record(
                     entry.expires_at = logins[host].expires_at
                     entry.refreshed_at = now
                 entry.outputs = [p for p, hosts in written_to.items() if host in hosts]
+                entry.warnings = list(host_warnings.get(host, []))
                 missing = [p for p in output_errors if p not in entry.outputs]
                 error = "; ".join(output_errors[p] for p in missing) or None
                 entry.last_error, entry.error_code = error, ("OutputFailed" if error else None)

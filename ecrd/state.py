@@ -1,9 +1,13 @@
 """What ecrd remembers between runs; the only code touching the state directory.
 
-Per host: its registry, expiry, last refresh, last error and which outputs hold it. Per
-output: which entries ecrd wrote (so that it removes only its own), with a fingerprint of
-each, never the secret itself. A lock file in the same directory serialises ecrd processes
-(`ecrd refresh` next to a running daemon); nothing is ever locked in an output's directory.
+Per host: its registry, expiry, last refresh, last error, warnings and which outputs hold
+it. Per output: which entries ecrd wrote (so that it removes only its own), with a
+fingerprint of each, never the secret itself. A lock file in the same directory serialises
+ecrd processes (`ecrd refresh` next to a running daemon); nothing is ever locked in an
+output's directory.
+
+The tokens file (``tokens.json``, ``0600``) is the one place here that holds secrets: each
+configured host's current login, which ``docker-credential-ecrd`` serves to docker.
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecrd.errors import OutputError, StateError
-from ecrd.outputs._atomic import read_file, replace_file
+from ecrd.outputs._atomic import read_file, replace_file, update_file
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Collection, Iterator, Mapping
+
+    from ecrd.secret import Secret
 
 STATE_FILE = "state.json"
+# Read by ecrd.credential_helper, which keeps its own copy of the name (it imports no ecrd module).
+TOKENS_FILE = "tokens.json"
 LOCK_FILE = "lock"
 _VERSION = 1
 
@@ -41,6 +49,9 @@ class HostState:
     last_error: str | None = None
     error_code: str | None = None
     outputs: list[str] = field(default_factory=list)
+    # What users should act on though the host was written (a credential helper that
+    # cannot store, for instance), from the last round that wrote it.
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data, times in ISO 8601."""
@@ -63,6 +74,7 @@ class HostState:
             last_error=data.get("last_error"),
             error_code=data.get("error_code"),
             outputs=[str(p) for p in data.get("outputs", [])],
+            warnings=[str(w) for w in data.get("warnings", [])],
         )
 
 
@@ -109,6 +121,15 @@ class State:
             },
             config_error=data.get("config_error"),
         )
+
+
+@dataclass(frozen=True)
+class ServedToken:
+    """A host's current login, as ``docker-credential-ecrd`` serves it."""
+
+    username: str
+    password: Secret
+    expires_at: datetime
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -158,6 +179,44 @@ class StateStore:
         finally:
             os.close(fd)
 
+    def write_tokens(
+        self, *, tokens: Mapping[str, ServedToken], hosts: Collection[str], now: datetime
+    ) -> None:
+        """Update the tokens file that ``docker-credential-ecrd`` reads; call in ``transaction``.
+
+        ``tokens`` replace their hosts' entries; the entries of the other ``hosts`` (groups
+        not refreshed now) stay; hosts not in ``hosts`` and expired entries go. The file is
+        replaced atomically, created ``0600`` in the ``0700`` state directory, and not
+        written when its bytes would not change.
+
+        Raises:
+            StateError: the file could not be written.
+        """
+        path = self.directory / TOKENS_FILE
+
+        def render(before: bytes | None) -> bytes | None:
+            entries = {
+                h: e for h, e in _read_tokens(before).items() if h in hosts and h not in tokens
+            }
+            for host, token in tokens.items():
+                entries[host] = {
+                    "username": token.username,
+                    "secret": token.password.reveal(),
+                    # Unix seconds: the helper compares them with time.time(), importing
+                    # nothing to parse a date.
+                    "expires_at": round(token.expires_at.timestamp(), 3),
+                }
+            live = {h: e for h, e in sorted(entries.items()) if e["expires_at"] > now.timestamp()}
+            if before is None and not live:
+                return None
+            return (json.dumps({"version": _VERSION, "hosts": live}, indent=2) + "\n").encode()
+
+        self._ensure_directory()
+        try:
+            update_file(path, render=render)
+        except OutputError as exc:
+            raise StateError(str(exc)) from exc
+
     def _ensure_directory(self) -> None:
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -180,6 +239,29 @@ class StateStore:
                 "(ecrd then starts afresh, and forgets which entries it wrote)"
             )
             raise StateError(msg) from exc
+
+
+def _read_tokens(data: bytes | None) -> dict[str, dict[str, Any]]:
+    """The entries of a tokens file; nothing for a file that is missing or unreadable.
+
+    The file holds nothing but what a refresh rewrites, so a damaged one is simply replaced.
+    """
+    try:
+        document = json.loads(data or b"{}")
+        hosts = document["hosts"] if isinstance(document, dict) else {}
+    except (ValueError, KeyError):
+        return {}
+    if not isinstance(hosts, dict):
+        return {}
+    return {
+        str(h): {"username": e["username"], "secret": e["secret"], "expires_at": e["expires_at"]}
+        for h, e in hosts.items()
+        if isinstance(e, dict)
+        and isinstance(e.get("username"), str)
+        and isinstance(e.get("secret"), str)
+        and isinstance(e.get("expires_at"), (int, float))
+        and not isinstance(e.get("expires_at"), bool)
+    }
 
 
 def _parse_time(value: object) -> datetime | None:

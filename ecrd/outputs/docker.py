@@ -1,23 +1,34 @@
-"""Docker's ``config.json``: set ``auths`` entries, keep everything else as it was."""
+"""Docker's ``config.json``: set ``auths`` entries, keep everything else as it was.
+
+Where ``credHelpers[host]`` or ``credsStore`` sends docker to a credential helper for a
+managed host, the credentials go to that helper instead (see ``ecrd.outputs.credstore``),
+and ``auths`` gets no entry for the host; ``"ecrd"`` is ecrd's own helper, which serves
+the state directory's tokens file, so nothing is stored for it.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ecrd.errors import OutputError
 from ecrd.outputs import Login, WriteResult, fingerprint
-from ecrd.outputs._atomic import update_file
+from ecrd.outputs._atomic import read_file, update_file
+from ecrd.outputs.credstore import DEFAULT_TIMEOUT, PREFIX, CredentialHelper, HelperError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from ecrd.config.model import OutputSpec
 
 _JSON_WHITESPACE = " \t\n\r"
+# credHelpers / credsStore value naming ecrd's own helper, docker-credential-ecrd.
+ECRD_HELPER = "ecrd"
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -26,43 +37,262 @@ class _Merge:
     removed: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Route:
+    """Where docker looks for a host's credentials: ``auths`` (helper ``None``) or a helper."""
+
+    helper: str | None
+    source: str  # "credHelpers", "credsStore" or "auths": what decided it
+
+
 class DockerOutput:
     """A docker-format ``config.json`` (also podman's ``auth.json`` and helm's registry config).
 
     Each managed host gets ``auths[host] = {"auth": base64("AWS:" + password)}``, replacing
     the host's old entry whole, as ``docker login`` does. Other keys and entries keep their
     values and order; the file is written as docker writes it (tab indents).
+
+    A host that docker looks up in a credential helper (``credHelpers[host]``, else
+    ``credsStore``) is stored through that helper instead, once per new token; when the
+    helper cannot store, the host gets its ``auths`` entry and a warning says what to change.
+    What ecrd stored is recorded, in ``fingerprints``, as ``docker-credential-NAME:DIGEST``;
+    it is erased from the helper when the host leaves, only if the helper still holds it.
     """
 
-    def __init__(self, spec: OutputSpec) -> None:
+    def __init__(self, spec: OutputSpec, *, helper_timeout: float = DEFAULT_TIMEOUT) -> None:
         self.spec = spec
+        self.helper_timeout = helper_timeout
 
     def apply(self, *, logins: Mapping[str, Login], remove: Mapping[str, str]) -> WriteResult:
         """Set ``logins`` and drop the entries in ``remove``, in one atomic write at most.
+
+        ``remove`` may also name hosts of ``logins``: what ecrd wrote for them before, which
+        tells whether a helper already holds the token, and what to clean up when a host
+        moves between ``auths`` and a helper.
 
         Raises:
             OutputError: the file could not be read, parsed or written; it is unchanged.
         """
         path = self.spec.path
-        auths = {host: login.password.docker_auth(login.username) for host, login in logins.items()}
+        plan = _Plan(path, _parse(read_file(path), path), _Helpers(self.helper_timeout))
+        for host, login in logins.items():
+            plan.set(host, login, remove.get(host))
+        for host, value in remove.items():
+            if host not in logins:
+                plan.remove(host, value)
         merged = _Merge(data=None, removed=())
-        warnings: tuple[str, ...] = ()
 
         def render(before: bytes | None) -> bytes | None:
-            nonlocal merged, warnings
-            document = _parse(before, path)
-            warnings = _shadowed(document, auths, path)
-            merged = _merge(document, auths, remove)
+            nonlocal merged
+            merged = _merge(_parse(before, path), plan.auths, plan.drop)
             return merged.data
 
         written = update_file(path, render=render)
+        removed = (*merged.removed, *plan.erased) if written else tuple(plan.erased)
         return WriteResult(
             path=path,
             written=written,
-            fingerprints={host: fingerprint(auth) for host, auth in auths.items()},
-            removed=merged.removed if written else (),
-            warnings=warnings,
+            fingerprints=plan.owned,
+            removed=tuple(dict.fromkeys(removed)),
+            warnings=tuple(w for ws in plan.warnings.values() for w in ws),
+            host_warnings={h: tuple(ws) for h, ws in plan.warnings.items()},
+            retained=plan.retained,
+            stored=tuple(plan.stored),
+            delegated=tuple(plan.delegated),
         )
+
+
+class _Plan:
+    """What one apply does: helper calls made at once, ``auths`` entries to set and drop.
+
+    Routes follow the file as read before the write; a ``credsStore`` edited in the middle
+    of a refresh is followed at the next one.
+    """
+
+    def __init__(self, path: Path, document: Mapping[str, object], helpers: _Helpers) -> None:
+        self.path = path
+        self.document = document
+        self.helpers = helpers
+        self.auths: dict[str, str] = {}  # host -> auth value to set
+        self.drop: dict[str, str] = {}  # host -> digest of ecrd's old entry, to remove
+        self.owned: dict[str, str] = {}
+        self.retained: dict[str, str] = {}
+        self.erased: list[str] = []
+        self.stored: list[str] = []
+        self.delegated: list[str] = []
+        self.warnings: dict[str, list[str]] = {}
+
+    def set(self, host: str, login: Login, previous: str | None) -> None:
+        """Put ``login`` where docker looks for ``host``; clean up what ecrd wrote before."""
+        auth = login.password.docker_auth(login.username)
+        route = _route(self.document, host)
+        if route.helper == ECRD_HELPER:
+            self.delegated.append(host)
+        elif route.helper is not None:
+            try:
+                self._store(route.helper, host, login, previous)
+            except HelperError as exc:
+                self._warn(host, _store_failed(host, route, self.path, exc))
+            else:
+                self.owned[host] = _helper_entry(route.helper, fingerprint(auth))
+        if host not in self.owned and route.helper != ECRD_HELPER:
+            self.auths[host] = auth
+            self.owned[host] = fingerprint(auth)
+        if previous is not None:
+            self._clean_up(host, route, previous)
+
+    def remove(self, host: str, value: str) -> None:
+        """Remove ecrd's entry for ``host``, which left the configuration."""
+        name, digest = _split(value)
+        if name is None:
+            self.drop[host] = digest
+            return
+        try:
+            self._erase_if_ours(name, host, digest)
+        except HelperError as exc:
+            self.retained[host] = value
+            self._warn(
+                host,
+                f"{host} left ecrd's configuration, but ecrd could not erase the credentials "
+                f"it stored for it through {PREFIX}{name}: {exc}; ecrd tries again at the next "
+                "refresh",
+            )
+
+    def _clean_up(self, host: str, route: _Route, previous: str) -> None:
+        """Remove what ecrd wrote for ``host`` where docker no longer looks for it."""
+        old_helper, old_digest = _split(previous)
+        if old_helper is None:
+            if host not in self.auths:
+                self.drop[host] = old_digest  # ecrd's auths entry, if nobody replaced it
+        elif old_helper != route.helper:
+            try:
+                self._erase_if_ours(old_helper, host, old_digest)
+            except HelperError as exc:
+                self._warn(host, _leftover(host, old_helper, exc))
+
+    def _store(self, name: str, host: str, login: Login, previous: str | None) -> None:
+        """Store ``login`` through helper ``name``, unless it already holds that token.
+
+        Raises:
+            HelperError: the helper could not store it.
+        """
+        digest = fingerprint(login.password.docker_auth(login.username))
+        if previous == _helper_entry(name, digest) and self.helpers.holds(name, host) is not False:
+            return
+        self.helpers.call(name, lambda helper: helper.store(server_url=host, login=login))
+        self.stored.append(host)
+
+    def _erase_if_ours(self, name: str, host: str, digest: str) -> None:
+        """Erase ``host`` from helper ``name`` if what it holds is what ecrd stored there.
+
+        Raises:
+            HelperError: the helper could not be asked, or could not erase.
+        """
+        if self.helpers.holds(name, host) is False:
+            return
+        held = self.helpers.call(name, lambda helper: helper.get(host))
+        if held is None or fingerprint(held.password.docker_auth(held.username)) != digest:
+            return  # gone, or somebody else's now (``docker login``): theirs to keep
+        self.helpers.call(name, lambda helper: helper.erase(host))
+        self.erased.append(host)
+
+    def _warn(self, host: str, message: str) -> None:
+        self.warnings.setdefault(host, []).append(message)
+
+
+class _Helpers:
+    """The credential helpers of one apply: each listed once, and given up once broken."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._broken: dict[str, HelperError] = {}
+        self._lists: dict[str, dict[str, str] | None] = {}
+
+    def call(self, name: str, action: Callable[[CredentialHelper], _T]) -> _T:
+        """Run ``action`` on helper ``name``, unless it already proved broken.
+
+        Raises:
+            HelperError: from ``action``, or the error that broke the helper before.
+        """
+        if name in self._broken:
+            raise self._broken[name]
+        try:
+            return action(CredentialHelper(name, timeout=self._timeout))
+        except HelperError as exc:
+            if exc.broken:
+                self._broken[name] = exc
+            raise
+
+    def holds(self, name: str, host: str) -> bool | None:
+        """Whether helper ``name`` lists ``host``; ``None`` when its list cannot tell.
+
+        Raises:
+            HelperError: the helper is missing or hung.
+        """
+        if name not in self._lists:
+            try:
+                self._lists[name] = self.call(name, CredentialHelper.list)
+            except HelperError as exc:
+                if exc.broken:
+                    raise
+                self._lists[name] = None  # a list it cannot give is no reason to fail
+        listing = self._lists[name]
+        return None if listing is None else host in listing
+
+
+def _route(document: Mapping[str, object], host: str) -> _Route:
+    """Where docker looks for ``host``.
+
+    Docker's rule: ``credHelpers[host]`` when the key exists (``""`` means auths), else
+    ``credsStore`` when set, else ``auths``.
+    """
+    helpers = document.get("credHelpers")
+    if isinstance(helpers, dict) and host in helpers:
+        name = helpers[host]
+        return _Route(helper=name if isinstance(name, str) and name else None, source="credHelpers")
+    store = document.get("credsStore")
+    if isinstance(store, str) and store:
+        return _Route(helper=store, source="credsStore")
+    return _Route(helper=None, source="auths")
+
+
+def _helper_entry(name: str, digest: str) -> str:
+    """What ecrd records for an entry it stored through helper ``name``."""
+    return f"{PREFIX}{name}:{digest}"
+
+
+def _split(value: str) -> tuple[str | None, str]:
+    """The helper (``None``: auths) and the digest of a recorded entry."""
+    if value.startswith(PREFIX):
+        name, _, digest = value[len(PREFIX) :].rpartition(":")
+        return name, digest
+    return None, value
+
+
+def _store_failed(host: str, route: _Route, path: Path, exc: HelperError) -> str:
+    program = f"{PREFIX}{route.helper}"
+    where = f"{host}: ecrd could not store the credentials through {program} ({route.source} in {path}): {exc}"
+    if route.source == "credHelpers":
+        # podman and skopeo honour credHelpers too: nobody reads the auths entry for now.
+        return (
+            f"{where}; docker, podman and skopeo ask {program} for this host and will not find "
+            f'them (ecrd wrote them into auths instead); set credHelpers["{host}"] to "ecrd" '
+            '(ecrd then serves this host itself), or to "" (clients then read auths)'
+        )
+    return (
+        f"{where}; docker asks {program} for this host and will not find them (ecrd wrote "
+        "them into auths instead, where podman and skopeo, which ignore credsStore, find them); "
+        f'add "{host}": "ecrd" to credHelpers (ecrd then serves this host itself), '
+        "or remove credsStore"
+    )
+
+
+def _leftover(host: str, name: str, exc: HelperError) -> str:
+    program = f"{PREFIX}{name}"
+    return (
+        f"{host}: docker no longer asks {program} for this host, but ecrd could not erase "
+        f"the credentials it stored there: {exc}; erase them with `echo {host} | {program} erase`"
+    )
 
 
 def _merge(
@@ -101,36 +331,6 @@ def _render(document: dict[str, object]) -> bytes:
         return (json.dumps(document, indent="\t", ensure_ascii=False) + "\n").encode()
     except UnicodeEncodeError:  # a lone surrogate escape (\\ud800) read from the file
         return (json.dumps(document, indent="\t") + "\n").encode()
-
-
-def _shadowed(document: dict[str, object], auths: Mapping[str, str], path: Path) -> tuple[str, ...]:
-    """Warnings for managed hosts whose ``auths`` entry docker skips for a credential helper.
-
-    Docker asks ``credHelpers[host]`` when the key exists (an empty value means "use
-    auths"), else ``credsStore`` when it is set.
-    """
-    helpers = document.get("credHelpers")
-    helpers = helpers if isinstance(helpers, dict) else {}
-    store = document.get("credsStore")
-    warnings: list[str] = []
-    for host in auths:
-        if host in helpers:
-            name = helpers[host]
-            if isinstance(name, str) and name:
-                warnings.append(
-                    f"{host}: docker reads this host's credentials from the credential helper "
-                    f"'docker-credential-{name}' (credHelpers in {path}), not from auths; ecrd "
-                    f"wrote auths, which docker will not use: remove {host} from credHelpers, "
-                    "or use a helper ecrd can store into"
-                )
-        elif isinstance(store, str) and store:
-            warnings.append(
-                f"{host}: docker reads this host's credentials from the credential helper "
-                f"'docker-credential-{store}' (credsStore in {path}), not from auths; ecrd "
-                f'wrote auths, which docker will not use: remove credsStore, or set credHelpers["{host}"] '
-                'to "" so that docker reads auths for this host'
-            )
-    return tuple(warnings)
 
 
 def _parse(data: bytes | None, path: Path) -> dict[str, object]:

@@ -62,6 +62,14 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     return done
 
 
+@pytest.fixture
+def no_helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PATH where no docker-credential-* program is found."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("PATH", str(empty))
+
+
 class TestDockerOutput:
     def test_new_file(self, path, writes):
         """A missing file is created 0600 (its directory 0700) with docker's layout."""
@@ -362,23 +370,31 @@ class TestDockerOutput:
         info = path.stat()
         assert (0o640, 4321, 4322) == (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
 
-    def test_creds_store_warning(self, path):
-        """With credsStore set, docker skips auths: each managed host is named in a warning."""
+    @pytest.mark.usefixtures("no_helpers")
+    def test_creds_store_helper_that_is_missing(self, path):
+        """With credsStore set to a missing helper, each managed host is named in a warning."""
         path.parent.mkdir()
         path.write_bytes(dump({"credsStore": "desktop"}))
 
         result = output(path).apply(logins={HOST: login(), OTHER: login()}, remove={})
 
         expected = (
-            f"{HOST}: docker reads this host's credentials from the credential helper "
-            f"'docker-credential-desktop' (credsStore in {path}), not from auths; ecrd wrote "
-            "auths, which docker will not use: remove credsStore, or set "
-            f'credHelpers["{HOST}"] to "" so that docker reads auths for this host'
+            f"{HOST}: ecrd could not store the credentials through docker-credential-desktop "
+            f"(credsStore in {path}): docker-credential-desktop is not installed (not found on "
+            "PATH); docker asks docker-credential-desktop for this host and will not find them "
+            "(ecrd wrote them into auths instead, where podman and skopeo, which ignore "
+            "credsStore, find them); "
+            f'add "{HOST}": "ecrd" to credHelpers (ecrd then serves this host itself), '
+            "or remove credsStore"
         )
         assert (expected, 2) == (result.warnings[0], len(result.warnings))
+        assert {HOST: {"auth": auth()}, OTHER: {"auth": auth()}} == json.loads(path.read_bytes())[
+            "auths"
+        ]
 
-    def test_cred_helpers_warning(self, path):
-        """A host's credHelpers entry wins over auths and credsStore; an empty one does not."""
+    @pytest.mark.usefixtures("no_helpers")
+    def test_cred_helpers_win_over_creds_store(self, path):
+        """A host's credHelpers entry wins over auths and credsStore; an empty one means auths."""
         path.parent.mkdir()
         path.write_bytes(
             dump({"credsStore": "desktop", "credHelpers": {HOST: "ecr-login", OTHER: ""}})
@@ -387,13 +403,16 @@ class TestDockerOutput:
         result = output(path).apply(logins={HOST: login(), OTHER: login()}, remove={})
 
         expected = (
-            f"{HOST}: docker reads this host's credentials from the credential helper "
-            f"'docker-credential-ecr-login' (credHelpers in {path}), not from auths; ecrd wrote "
-            f"auths, which docker will not use: remove {HOST} from credHelpers, or use a helper "
-            "ecrd can store into"
+            f"{HOST}: ecrd could not store the credentials through docker-credential-ecr-login "
+            f"(credHelpers in {path}): docker-credential-ecr-login is not installed (not found "
+            "on PATH); docker, podman and skopeo ask docker-credential-ecr-login for this host "
+            "and will not find them (ecrd wrote them into auths instead); "
+            f'set credHelpers["{HOST}"] to "ecrd" (ecrd then serves this host itself), or to '
+            '"" (clients then read auths)'
         )
         assert (expected,) == result.warnings
 
+    @pytest.mark.usefixtures("no_helpers")
     def test_no_warning_without_helpers(self, path):
         """An empty credsStore and helpers for other hosts warn about nothing."""
         path.parent.mkdir()
@@ -413,8 +432,12 @@ class TestDockerOutput:
         max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
     @given(data=st.data())
+    @pytest.mark.usefixtures("no_helpers")
     def test_merge_keeps_every_other_key_and_entry(self, tmp_path, data):
-        """Property: only managed auths entries change; all else keeps its value and order."""
+        """Property: only managed auths entries change; all else keeps its value and order.
+
+        No credential helper is on PATH: a host routed to one gets its auths entry too.
+        """
         managed = data.draw(st.lists(hosts, max_size=3, unique=True), label="managed")
         before = data.draw(docker_configs(managed=managed), label="before")
         passwords = {h: data.draw(ecr_passwords(), label=f"password {h}") for h in managed}

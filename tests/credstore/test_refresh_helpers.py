@@ -1,0 +1,271 @@
+"""Refresh rounds with credential helpers and the tokens file, with a fake token source."""
+
+from __future__ import annotations
+
+import json
+import stat
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import pytest
+from structlog.testing import capture_logs
+
+from ecrd.config.model import Config, Group, OutputSpec, Registry
+from ecrd.refresh import run_round
+from ecrd.secret import Secret
+from ecrd.state import TOKENS_FILE, StateStore
+from ecrd.tokens import Credentials
+from tests.credstore.fakes import FakeHelper
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+WEST = Registry(
+    registry_id="111111111111",
+    region="us-west-2",
+    hosts=("111111111111.dkr.ecr.us-west-2.amazonaws.com",),
+)
+EAST = Registry(
+    registry_id="222222222222",
+    region="us-east-1",
+    hosts=("222222222222.dkr.ecr.us-east-1.amazonaws.com",),
+)
+
+
+@dataclass
+class FakeTokenSource:
+    """Canned credentials per region, a generation apart; fails the regions in ``failing``."""
+
+    generation: int = 0
+    failing: set[str] = field(default_factory=set)
+    lifetime: timedelta = timedelta(hours=12)
+
+    def password(self, region: str) -> str:
+        return f"pw-{region}-{self.generation}-" + "x" * 2100
+
+    def fetch(self, group: Group) -> list[Credentials]:
+        from ecrd.errors import TokenError  # noqa: PLC0415
+
+        if group.key.region in self.failing:
+            msg = f"group {group.name}: access denied"
+            raise TokenError(msg, code="AccessDeniedException")
+        return [
+            Credentials(
+                registry_id=r.registry_id,
+                host=r.hosts[0],
+                username="AWS",
+                password=Secret(self.password(group.key.region)),
+                expires_at=NOW + self.lifetime,
+            )
+            for r in group.registries
+        ]
+
+
+@pytest.fixture
+def docker(tmp_path: Path) -> Path:
+    return tmp_path / "docker" / "config.json"
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def refresh(docker: Path, state_dir: Path, source: FakeTokenSource, *registries: Registry):
+    config = Config(
+        path=docker.parent / "ecrd.yaml",
+        outputs=(OutputSpec(type="docker", path=docker),),
+        registries=registries,
+    )
+    return run_round(config=config, source=source, store=StateStore(state_dir), now=lambda: NOW)
+
+
+def docker_config(docker: Path, document: object) -> None:
+    docker.parent.mkdir(parents=True, exist_ok=True)
+    docker.write_text(json.dumps(document))
+
+
+def tokens(state_dir: Path) -> dict[str, dict[str, str]]:
+    hosts: dict[str, dict[str, str]] = json.loads((state_dir / TOKENS_FILE).read_text())["hosts"]
+    return hosts
+
+
+class TestRoundWithHelpers:
+    def test_one_store_per_host_per_new_token_and_none_when_unchanged(
+        self, docker, state_dir, bin_dir
+    ):
+        """Across rounds: a store per host per new token; the same token costs only a list."""
+        fake = FakeHelper(bin_dir, "fake")
+        docker_config(docker, {"credsStore": "fake"})
+        source = FakeTokenSource()
+
+        refresh(docker, state_dir, source, WEST, EAST)
+        first = fake.calls()
+        fake.forget_calls()
+        refresh(docker, state_dir, source, WEST, EAST)
+        second = fake.calls()
+        fake.forget_calls()
+        source.generation = 1
+        refresh(docker, state_dir, source, WEST, EAST)
+        third = fake.calls()
+
+        assert [("store", WEST.hosts[0]), ("store", EAST.hosts[0])] == first
+        assert [("list", "")] == second
+        assert [("store", WEST.hosts[0]), ("store", EAST.hosts[0])] == third
+        assert ("AWS", source.password("us-east-1")) == fake.entries()[EAST.hosts[0]]
+        assert {"credsStore": "fake"} == json.loads(docker.read_text())
+
+    def test_state_records_helper_entries_and_outputs(self, docker, state_dir, bin_dir):
+        """The docker file's owned map records the helper; the host lists the docker file."""
+        FakeHelper(bin_dir, "fake")
+        docker_config(docker, {"credHelpers": {WEST.hosts[0]: "fake"}})
+
+        refresh(docker, state_dir, FakeTokenSource(), WEST)
+
+        state = StateStore(state_dir).read()
+        assert state is not None
+        (entry,) = state.owned[str(docker)].entries.values()
+        assert entry.startswith("docker-credential-fake:")
+        assert [str(docker)] == state.hosts[WEST.hosts[0]].outputs
+
+    def test_removed_registry_is_erased_from_the_helper(self, docker, state_dir, bin_dir):
+        """A registry leaving the configuration is erased from the helper; others stay."""
+        fake = FakeHelper(bin_dir, "fake")
+        fake.put("ghcr.io", "me", "mine")
+        docker_config(docker, {"credsStore": "fake"})
+        refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+
+        refresh(docker, state_dir, FakeTokenSource(), WEST)
+
+        assert {"ghcr.io", WEST.hosts[0]} == set(fake.entries())
+        state = StateStore(state_dir).read()
+        assert state is not None
+        assert [WEST.hosts[0]] == list(state.owned[str(docker)].entries)
+
+    def test_erase_that_fails_is_retried_at_the_next_round(self, docker, state_dir, bin_dir):
+        """While the helper is missing ecrd keeps the entry; once it is back, it is erased."""
+        fake = FakeHelper(bin_dir, "fake")
+        docker_config(docker, {"credsStore": "fake"})
+        refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+        fake.program.rename(bin_dir / "hidden")
+
+        failed = refresh(docker, state_dir, FakeTokenSource(), WEST)
+        (bin_dir / "hidden").rename(fake.program)
+        refresh(docker, state_dir, FakeTokenSource(), WEST)
+
+        assert any(f"{EAST.hosts[0]} left ecrd's configuration" in w for w in failed.warnings)
+        assert [WEST.hosts[0]] == list(fake.entries())
+
+    def test_host_warnings_are_recorded_for_status_and_cleared_when_fixed(
+        self, docker, state_dir, bin_dir
+    ):
+        """A helper that cannot store is in the host's warnings until the round that works."""
+        docker_config(docker, {"credHelpers": {WEST.hosts[0]: "fake"}})
+
+        with capture_logs() as events:
+            result = refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+        broken = StateStore(state_dir).read()
+        FakeHelper(bin_dir, "fake")
+        refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+        fixed = StateStore(state_dir).read()
+
+        assert broken is not None
+        assert fixed is not None
+        assert result.ok
+        (warning,) = broken.hosts[WEST.hosts[0]].warnings
+        assert warning.startswith(
+            f"{WEST.hosts[0]}: ecrd could not store the credentials through docker-credential-fake"
+        )
+        assert (warning,) == result.warnings
+        assert [] == broken.hosts[EAST.hosts[0]].warnings
+        assert [] == fixed.hosts[WEST.hosts[0]].warnings
+        shadowed = [e for e in events if e["event"] == "output_shadowed"]
+        assert [(WEST.hosts[0], warning)] == [(e["host"], e["message"]) for e in shadowed]
+
+    def test_no_secret_in_any_log_event_or_state(self, docker, state_dir, bin_dir):
+        """Stores through a helper log no password; the state file holds fingerprints only."""
+        FakeHelper(bin_dir, "fake")
+        docker_config(docker, {"credsStore": "fake"})
+        source = FakeTokenSource()
+
+        with capture_logs() as events:
+            refresh(docker, state_dir, source, WEST)
+
+        password = source.password("us-west-2")
+        assert "credentials_stored" in {e["event"] for e in events}
+        assert password[:20] not in repr(events)
+        assert password[:20] not in (state_dir / "state.json").read_text()
+
+
+class TestTokensFile:
+    def test_every_configured_host_is_written_0600(self, docker, state_dir):
+        """Each round writes every host's login into tokens.json, 0600 in a 0700 directory."""
+        source = FakeTokenSource()
+
+        refresh(docker, state_dir, source, WEST, EAST)
+
+        expiry = (NOW + timedelta(hours=12)).timestamp()
+        assert {
+            WEST.hosts[0]: {
+                "username": "AWS",
+                "secret": source.password("us-west-2"),
+                "expires_at": expiry,
+            },
+            EAST.hosts[0]: {
+                "username": "AWS",
+                "secret": source.password("us-east-1"),
+                "expires_at": expiry,
+            },
+        } == tokens(state_dir)
+        assert (0o600, 0o700) == (
+            stat.S_IMODE((state_dir / TOKENS_FILE).stat().st_mode),
+            stat.S_IMODE(state_dir.stat().st_mode),
+        )
+
+    def test_a_failing_group_keeps_its_last_token(self, docker, state_dir):
+        """A group that fails this round keeps its entry; the others get their new token."""
+        source = FakeTokenSource()
+        refresh(docker, state_dir, source, WEST, EAST)
+        source.generation, source.failing = 1, {"us-east-1"}
+
+        refresh(docker, state_dir, source, WEST, EAST)
+
+        written = tokens(state_dir)
+        assert source.password("us-west-2") == written[WEST.hosts[0]]["secret"]
+        assert "pw-us-east-1-0-" + "x" * 2100 == written[EAST.hosts[0]]["secret"]
+
+    def test_hosts_no_longer_configured_are_dropped(self, docker, state_dir):
+        """A registry that leaves the configuration leaves the tokens file."""
+        refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+
+        refresh(docker, state_dir, FakeTokenSource(), WEST)
+
+        assert [WEST.hosts[0]] == list(tokens(state_dir))
+
+    def test_expired_tokens_are_not_kept(self, docker, state_dir):
+        """An entry whose token has expired by the round's time is dropped."""
+        refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+
+        refresh(docker, state_dir, FakeTokenSource(lifetime=timedelta(seconds=-1)), WEST, EAST)
+
+        assert {} == tokens(state_dir)
+
+    def test_damaged_tokens_file_is_replaced(self, docker, state_dir):
+        """A tokens file that is not JSON is rewritten whole (it is only a cache)."""
+        state_dir.mkdir()
+        (state_dir / TOKENS_FILE).write_text("{not json")
+
+        refresh(docker, state_dir, FakeTokenSource(), WEST)
+
+        assert [WEST.hosts[0]] == list(tokens(state_dir))
+
+    def test_unchanged_tokens_file_is_not_rewritten(self, docker, state_dir):
+        """The same tokens again leave the file as it was (same inode)."""
+        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        before = (state_dir / TOKENS_FILE).stat().st_ino
+
+        refresh(docker, state_dir, FakeTokenSource(), WEST)
+
+        assert before == (state_dir / TOKENS_FILE).stat().st_ino
