@@ -15,6 +15,7 @@ import structlog
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError, TokenError
 from ecrd.outputs import Login, WriteResult, build_outputs
+from ecrd.shadows import find_shadows
 from ecrd.state import HostState, OwnedEntries, ServedToken, State, StateStore
 from ecrd.tokens import Credentials, TokenSource, fetch_all
 
@@ -132,6 +133,12 @@ def write_round(
         written_to, output_errors, warnings, written, host_warnings = _write_outputs(
             config, state, logins
         )
+        for shadow in find_shadows(hosts=list(logins), outputs=[o.path for o in config.outputs]):
+            log.warning(
+                "entry_shadowed", host=shadow.host, path=str(shadow.path), reader=shadow.reader
+            )
+            warnings.append(shadow.message)
+            host_warnings.setdefault(shadow.host, []).append(shadow.message)
         results = _record(
             config=config,
             state=state,

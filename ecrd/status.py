@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from ecrd.login import NEEDS_LOGIN
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -39,7 +41,9 @@ def render_json(state: State) -> str:
             "refreshed_at": h.refreshed_at.isoformat() if h.refreshed_at else None,
             "last_error": h.last_error,
             "error_code": h.error_code,
+            "needs_login": h.error_code == NEEDS_LOGIN,
             "outputs": list(h.outputs),
+            "warnings": list(h.warnings),
         }
         for h in sorted(state.hosts.values(), key=lambda h: h.host)
     ]
@@ -57,13 +61,17 @@ def render_table(state: State, now: datetime) -> str:
             _expires_in(h, now),
             f"{h.refreshed_at:%Y-%m-%d %H:%M:%S}Z" if h.refreshed_at else "never",
             ", ".join(h.outputs) or "-",
-            h.last_error or "-",
+            ("needs login: " if h.error_code == NEEDS_LOGIN else "") + (h.last_error or "-"),
         )
         for h in sorted(state.hosts.values(), key=lambda h: h.host)
     ]
     # The error, which can be long, comes last and unpadded.
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    warnings = [w for h in sorted(state.hosts.values(), key=lambda h: h.host) for w in h.warnings]
+    if warnings:
+        lines.append("")
+        lines.extend(f"warning: {w}" for w in dict.fromkeys(warnings))
     if state.config_error:
         lines.append("")
         lines.append(f"configuration rejected, running on the last good one: {state.config_error}")

@@ -243,3 +243,41 @@ class TestRound:
         }
         assert password not in text
         assert base64.b64encode(f"AWS:{password}".encode()).decode() not in text
+
+
+class TestShadowedEntries:
+    def test_podman_login_for_a_managed_host_is_warned_and_kept_in_state(
+        self, paths, tmp_path, monkeypatch
+    ):
+        """An entry in podman's runtime auth.json for a managed host: warned once, in state."""
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+        podman = tmp_path / "run" / "containers" / "auth.json"
+        podman.parent.mkdir(parents=True)
+        podman.write_text(json.dumps({"auths": {EAST.hosts[0]: {"auth": "QVdTOm9sZA=="}}}))
+
+        with capture_logs() as events:
+            result = refresh(paths, FakeTokenSource(), WEST, EAST)
+
+        shadowed = [e for e in events if e["event"] == "entry_shadowed"]
+        assert [(EAST.hosts[0], str(podman))] == [(e["host"], e["path"]) for e in shadowed]
+        assert any(str(podman) in w for w in result.warnings)
+        state = StateStore(paths["state"]).read()
+        assert state is not None
+        assert [f"add {podman} to outputs (type: docker)"] == [
+            w[w.index("add ") : w.index(")") + 1] for w in state.hosts[EAST.hosts[0]].warnings
+        ]
+        assert [] == state.hosts[WEST.hosts[0]].warnings
+
+    def test_podman_file_as_an_output_is_written_and_not_warned(self, paths, tmp_path, monkeypatch):
+        """Made an output of type docker, podman's file gets fresh entries and no warning."""
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+        podman = tmp_path / "run" / "containers" / "auth.json"
+        podman.parent.mkdir(parents=True)
+        podman.write_text(json.dumps({"auths": {EAST.hosts[0]: {"auth": "QVdTOm9sZA=="}}}))
+        paths["docker"] = podman
+        fake = FakeTokenSource()
+
+        result = refresh(paths, fake, EAST)
+
+        assert () == result.warnings
+        assert f"AWS:{fake.password('us-east-1')}" == auths(podman)[EAST.hosts[0]]
