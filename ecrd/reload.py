@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 # Editors and ConfigMap updates make bursts of events: act once, after they settle.
 DEBOUNCE_SECONDS = 0.15
+# Reading a file is no change. Without this, every reload's own read of the configuration
+# (inotify reports opens and closes) would set off the next reload, for ever.
+_READ_ONLY_EVENTS = frozenset({"opened", "closed_no_write"})
 
 
 class ConfigWatch(FileSystemEventHandler):
@@ -56,7 +59,9 @@ class ConfigWatch(FileSystemEventHandler):
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         """Any change near the file: re-aim the watch if needed, then debounce."""
-        del event  # which event does not matter: the file is read and compared anyway
+        if event.event_type in _READ_ONLY_EVENTS:
+            return
+        # Which change it was does not matter: the file is read and compared anyway.
         self._rearm()
         with self._lock:
             if self._timer is not None:
