@@ -29,6 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ecrd.config import load_config
 from ecrd.config.model import Config, Group, GroupKey
 from ecrd.errors import ConfigError, EcrdError, TokenError
+from ecrd.login import NEEDS_LOGIN, DesktopNotice, sso_cache_dir
 from ecrd.notify import Notifier
 from ecrd.refresh import RoundResult, write_round
 from ecrd.reload import ConfigWatch
@@ -93,6 +94,7 @@ class _GroupRun:
     failures: int = 0
     refreshed_at: datetime | None = None
     next_at: datetime | None = None
+    needs_login: bool = False
 
 
 class Daemon:
@@ -107,6 +109,7 @@ class Daemon:
         notifier: Notifier | None = None,
         rand: Callable[[], float] = random.random,
         clock_check: timedelta = CLOCK_CHECK,
+        notice: DesktopNotice | None = None,
     ) -> None:
         self._path = config_path
         self._source = source
@@ -137,6 +140,11 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._watch = ConfigWatch(config_path, lambda: self._commands.put("reload"))
+        # `aws sso login` writes its token here: a group waiting for a login retries at once.
+        self._login_watch = ConfigWatch(
+            sso_cache_dir() / "token.json", lambda: self._commands.put("login")
+        )
+        self._notice = notice or DesktopNotice()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -152,6 +160,8 @@ class Daemon:
                 break
             if command == "reload":
                 self.reload()
+            elif command == "login":
+                self._retry_logins()
         self.stop()
         return 0
 
@@ -198,6 +208,7 @@ class Daemon:
                 self._schedule(group, now)
             ready = self._first_round_done(())
         self._watch.start()
+        self._login_watch.start()
         if _read(self._path) != self._config_text:
             # Created or changed between the load and the start of the watch, unseen by it.
             self.request_reload()
@@ -217,6 +228,7 @@ class Daemon:
         log.info("daemon_stopping")
         self._notifier.stopping()
         self._watch.stop()
+        self._login_watch.stop()
         self._scheduler.shutdown(wait=False)
         # A write in flight is let finish, so that no temporary file is left and no output
         # is half-replaced; none starts after this. Fetches in flight are abandoned.
@@ -426,6 +438,19 @@ class Daemon:
     ) -> None:
         run = self._runs.setdefault(group.key, _GroupRun())
         now = _utcnow()
+        if isinstance(fetched, TokenError) and fetched.code == NEEDS_LOGIN:
+            # Retrying cannot help until a person logs in: the SSO cache watch (or retry_max,
+            # for other kinds of login) brings the next try.
+            run.failures += 1
+            if not run.needs_login:
+                run.needs_login = True
+                log.error(
+                    "login_needed", group=group.name, hosts=list(group.hosts), error=str(fetched)
+                )
+                self._notice.show("ecrd: AWS login needed", str(fetched))
+            policy = self._config.refresh
+            self._schedule(group, now + retry_delay(failures=64, policy=policy, rand=self._rand))
+            return
         if isinstance(fetched, TokenError) or result is None:
             run.failures += 1
             self._schedule(
@@ -434,10 +459,23 @@ class Daemon:
                 + retry_delay(failures=run.failures, policy=self._config.refresh, rand=self._rand),
             )
             return
+        if run.needs_login:
+            log.info("login_restored", group=group.name, hosts=list(group.hosts))
+        run.needs_login = False
         run.failures = 0
         run.credentials = fetched
         run.refreshed_at = now
         self._schedule(group, self._after_success(run, min(c.expires_at for c in fetched)))
+
+    def _retry_logins(self) -> None:
+        """The SSO token cache changed: retry at once the groups waiting for a login."""
+        with self._round_lock:
+            waiting = [
+                g for g in self._config.groups() if self._runs.get(g.key, _GroupRun()).needs_login
+            ]
+            now = _utcnow()
+            for group in waiting:
+                self._schedule(group, now)
 
     def _check_clock(self) -> None:
         offset = time.time() - time.monotonic()
