@@ -61,3 +61,36 @@ def configure_logging(
     )
     # botocore logs request bodies and headers at debug level: keep it quieter than ours.
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    _route_library_logs(stream, renderer)
+
+
+class _LibraryLogs(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the root handler ecrd installed, so that a second set-up replaces it."""
+
+
+def _route_library_logs(stream: TextIO, renderer: structlog.typing.Processor) -> None:
+    """Libraries' warnings (urllib3, botocore, watchdog) as events in the same format.
+
+    Without it they reach stderr through logging's last resort, as plain text among the JSON
+    lines that journald and launchd collect.
+    """
+    handler = _LibraryLogs(stream)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _LibraryLogs)]:
+        root.removeHandler(old)
+    root.addHandler(handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -66,3 +67,12 @@ def stable_emulator() -> Iterator[Emulator]:
     """An ECR endpoint issuing the same password per registry id, for a real registry."""
     with Emulator(stable_passwords=True) as emu:
         yield emu
+
+
+@pytest.fixture(autouse=True)
+def _reset_library_log_handler() -> Iterator[None]:
+    """CLI tests install a root handler on a stream pytest closes afterwards: remove it."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if type(h).__name__ == "_LibraryLogs"]:
+        root.removeHandler(handler)
