@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import io
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import bcrypt
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 REPOSITORY = "ecrd/tiny"
@@ -164,6 +166,19 @@ class LocalRegistry:
             policy=work,
             check=True,
         )
+
+
+@contextlib.contextmanager
+def serving(root: Path, password: str) -> Iterator[LocalRegistry]:
+    """A started registry in ``root`` letting AWS in with ``password``, with one tiny image."""
+    local = LocalRegistry(root)
+    local.set_password(password)
+    local.start()
+    try:
+        local.push_tiny_image(password, root)
+        yield local
+    finally:
+        local.stop()
 
 
 def skopeo(*args: str, policy: Path, check: bool = False) -> subprocess.CompletedProcess[str]:

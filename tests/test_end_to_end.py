@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.registry import REPOSITORY, TAG, LocalRegistry, skopeo, tools_missing
+from tests.registry import REPOSITORY, TAG, LocalRegistry, serving, skopeo, tools_missing
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,15 +33,8 @@ def registry(tmp_path: Path, stable_emulator: Emulator) -> Iterator[LocalRegistr
     """A registry that accepts AWS with the emulator's password, holding one tiny image."""
     root = tmp_path / "registry"
     root.mkdir()
-    local = LocalRegistry(root)
-    password = stable_emulator.password_for(REGISTRY_ID)
-    local.set_password(password)
-    local.start()
-    try:
-        local.push_tiny_image(password, root)
+    with serving(root, stable_emulator.password_for(REGISTRY_ID)) as local:
         yield local
-    finally:
-        local.stop()
 
 
 def write_config(tmp_path: Path, emulator: Emulator, registry: LocalRegistry) -> Path:

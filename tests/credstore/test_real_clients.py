@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ecrd.emulator import Emulator
-from tests.registry import REPOSITORY, TAG, LocalRegistry, skopeo, tools_missing
+from tests.registry import REPOSITORY, TAG, LocalRegistry, serving, skopeo, tools_missing
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -55,16 +55,8 @@ def registry(
     tmp_path_factory: pytest.TempPathFactory, emulator: Emulator
 ) -> Iterator[LocalRegistry]:
     """A registry that accepts AWS with the emulator's password, holding one tiny image."""
-    root = tmp_path_factory.mktemp("registry")
-    local = LocalRegistry(root)
-    password = emulator.password_for(REGISTRY_ID)
-    local.set_password(password)
-    local.start()
-    try:
-        local.push_tiny_image(password, root)
+    with serving(tmp_path_factory.mktemp("registry"), emulator.password_for(REGISTRY_ID)) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="module")
