@@ -76,3 +76,18 @@ def _reset_library_log_handler() -> Iterator[None]:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if type(h).__name__ == "_LibraryLogs"]:
         root.removeHandler(handler)
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """Moto's ECR and STS server on loopback: deterministic answers (AWS:<id>-auth-token)."""
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only the tests that use it
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

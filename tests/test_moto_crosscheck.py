@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
-
-import pytest
-from moto.server import ThreadedMotoServer
 
 from ecrd.config.model import Group, Registry
 from ecrd.tokens import EcrTokenSource
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import pytest
 
     from ecrd.emulator import Emulator
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def group(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
-from moto.server import ThreadedMotoServer
 
 from ecrd.cli import cli
 from ecrd.emulator import Emulator
@@ -77,19 +75,6 @@ def run_ecrd(*args: str) -> Run:
     """Run `ecrd ARGS` in this process (file paths in ARGS are absolute)."""
     result = CliRunner().invoke(cli, list(args), prog_name="ecrd", catch_exceptions=False)
     return Run(result.stdout_bytes, result.stderr_bytes, result.exit_code)
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    """The moto ECR server on loopback: deterministic answers (token AWS:<id>-auth-token)."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture
