@@ -35,7 +35,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ecrd.emulator import Emulator
+from ecrd.emulator.server import Emulator
 from ecrd.secret import Secret
 from ecrd.state import ServedToken, StateStore
 
@@ -97,12 +97,12 @@ def ecrd_helper(root: Path, emulator: Emulator, runs: int) -> None:
     shim = root / "shim" / "ecrd"
     shim.mkdir(parents=True)
     (shim / "__init__.py").write_text("")
-    (shim / "credential_helper.py").symlink_to(
-        Path(__file__).resolve().parent.parent / "ecrd" / "credential_helper.py"
+    (shim / "docker_credential_ecrd.py").symlink_to(
+        Path(__file__).resolve().parent.parent / "ecrd" / "docker_credential_ecrd.py"
     )
     alone = (
         f"import sys; sys.path.insert(0, {str(shim.parent)!r}); "
-        "from ecrd.credential_helper import main; sys.exit(main(['get']))"
+        "from ecrd.docker_credential_ecrd import main; sys.exit(main(['get']))"
     )
     report(
         "docker-credential-ecrd get, with a lazy ecrd.__version__",

@@ -19,7 +19,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from ecrd.emulator import Emulator
+from ecrd.emulator.server import Emulator
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"]
 TICKS = os.sysconf("SC_CLK_TCK")

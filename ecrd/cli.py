@@ -18,14 +18,14 @@ from ecrd.config import default_config_path, load_config
 from ecrd.config.durations import parse_duration
 from ecrd.errors import ConfigError, EcrdError
 from ecrd.logs import LEVELS, configure_logging
-from ecrd.service_cli import service
+from ecrd.service.commands import service
 from ecrd.state import StateStore, default_state_dir
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ecrd.config.model import Config
-    from ecrd.refresh import RoundResult
+    from ecrd.round import RoundResult
 
 _META = "ecrd.options"
 
@@ -107,8 +107,8 @@ def refresh(ctx: click.Context) -> None:
 
     Exit status: 0 all refreshed, 1 any registry or output failed, 2 bad configuration.
     """
-    from ecrd.refresh import run_round  # noqa: PLC0415 - keeps `ecrd --help` quick
-    from ecrd.tokens import EcrTokenSource  # noqa: PLC0415
+    from ecrd.round import run_round  # noqa: PLC0415 - keeps `ecrd --help` quick
+    from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
     path = _setup(ctx, default_level="warning")
     try:
@@ -177,8 +177,8 @@ def run(ctx: click.Context, clock_check: float | None) -> None:
     Stops on SIGTERM or SIGINT (exit 0); SIGHUP reloads. Exit 2 when the configuration is
     invalid at start.
     """
-    from ecrd.daemon import CLOCK_CHECK, Daemon  # noqa: PLC0415
-    from ecrd.tokens import EcrTokenSource  # noqa: PLC0415
+    from ecrd.daemon.lifecycle import CLOCK_CHECK, Daemon  # noqa: PLC0415
+    from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
     path = _setup(ctx, default_level="info")
     daemon = Daemon(
@@ -253,7 +253,7 @@ def demo(ctx: click.Context, token_lifetime: str, directory: Path | None) -> Non
 
     Runs until Ctrl-C, then removes its temporary directory.
     """
-    from ecrd.demo import run_demo  # noqa: PLC0415
+    from ecrd.emulator.demo import run_demo  # noqa: PLC0415
 
     _setup(ctx, default_level="info")
     try:
@@ -307,7 +307,7 @@ def emulator(
 
     For tests, CI and demos: point endpoint_url (or AWS_ENDPOINT_URL) at it. Stop with Ctrl-C.
     """
-    from ecrd.emulator import serve  # noqa: PLC0415
+    from ecrd.emulator.server import serve  # noqa: PLC0415
 
     _setup(ctx, default_level="info")
     try:

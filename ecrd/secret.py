@@ -1,9 +1,17 @@
-"""A value that never shows itself in a repr, a log line or a traceback."""
+"""Secrets: a value that never shows itself, and the one credential record that carries it.
+
+``Credentials`` travel from the token fetch through the round to every output and to the
+tokens file that ``docker-credential-ecrd`` serves: one record, whatever holds it.
+"""
 
 from __future__ import annotations
 
 import base64
-from typing import Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 _MASK: Final = "Secret('***')"
 
@@ -41,3 +49,18 @@ class Secret:
         # Pickling would copy the plain value into places we do not control.
         msg = "a Secret cannot be pickled"
         raise TypeError(msg)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A registry login as ECR issued it: ``username`` (``AWS``), ``password``, expiry.
+
+    ``registry_id`` and ``host`` are the account and the proxy endpoint's host that the
+    answer named (no account for ECR Public).
+    """
+
+    username: str
+    password: Secret
+    expires_at: datetime
+    registry_id: str | None = None
+    host: str | None = None

@@ -22,15 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecrd.errors import OutputError, StateError
-from ecrd.outputs._atomic import read_file, replace_file, update_file
+from ecrd.files import read_file, replace_file, update_file
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Mapping
 
-    from ecrd.secret import Secret
+    from ecrd.secret import Credentials
+
 
 STATE_FILE = "state.json"
-# Read by ecrd.credential_helper, which keeps its own copy of the name (it imports no ecrd module).
+# Read by ecrd.docker_credential_ecrd, which keeps its own copy of the name (it imports no ecrd module).
 TOKENS_FILE = "tokens.json"
 LOCK_FILE = "lock"
 _VERSION = 1
@@ -123,15 +124,6 @@ class State:
         )
 
 
-@dataclass(frozen=True)
-class ServedToken:
-    """A host's current login, as ``docker-credential-ecrd`` serves it."""
-
-    username: str
-    password: Secret
-    expires_at: datetime
-
-
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
     """``$STATE_DIRECTORY`` (its first path) under systemd, else ``$XDG_STATE_HOME/ecrd``."""
     env = os.environ if env is None else env
@@ -180,7 +172,7 @@ class StateStore:
             os.close(fd)
 
     def write_tokens(
-        self, *, tokens: Mapping[str, ServedToken], hosts: Collection[str], now: datetime
+        self, *, tokens: Mapping[str, Credentials], hosts: Collection[str], now: datetime
     ) -> None:
         """Update the tokens file that ``docker-credential-ecrd`` reads; call in ``transaction``.
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ecrd.emulator import Emulator
+from ecrd.emulator.server import Emulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

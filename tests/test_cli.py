@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from ecrd.cli import cli
-from ecrd.emulator import Emulator, Fault
+from ecrd.emulator.server import Emulator, Fault
 
 if TYPE_CHECKING:
     from pathlib import Path

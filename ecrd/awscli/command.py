@@ -3,7 +3,7 @@
 Same options, same output, same errors as ``aws ecr get-authorization-token`` and
 ``aws ecr get-login-password``, with AWS CLI v2's exit codes: 252 usage, 253 configuration,
 254 an error answer from the service, 255 anything else. The call is the core's
-(``ecrd.tokens``): same credential lookup, endpoints and error translation as the daemon.
+(``ecrd.tokens.source``): same credential lookup, endpoints and error translation as the daemon.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def _show_authorization_token(options: GlobalOptions, params: Mapping[str, objec
     if packed is not None:
         call["registryIds"] = unpack_list(packed, option="--registry-ids")
 
-    from ecrd import tokens  # noqa: PLC0415 - botocore loads only when a command runs
+    from ecrd.tokens import source as tokens  # noqa: PLC0415 - botocore loads only when a command runs
 
     presentation = resolve_presentation(
         options,
@@ -195,7 +195,7 @@ def _show_login_password(options: GlobalOptions, _params: Mapping[str, object]) 
     options.compiled_query()  # checked as the AWS CLI does, though the password is printed bare
     endpoint_url = options.checked_endpoint_url()
 
-    from ecrd import tokens  # noqa: PLC0415 - botocore loads only when a command runs
+    from ecrd.tokens import source as tokens  # noqa: PLC0415 - botocore loads only when a command runs
 
     answer = tokens.request_authorization_token(
         params={},

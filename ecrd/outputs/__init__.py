@@ -11,15 +11,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ecrd.config.model import OutputSpec
-    from ecrd.secret import Secret
-
-
-@dataclass(frozen=True)
-class Login:
-    """A user name and password for one registry host."""
-
-    username: str
-    password: Secret
+    from ecrd.secret import Credentials
 
 
 @dataclass(frozen=True)
@@ -53,7 +45,7 @@ class Output(Protocol):
 
     spec: OutputSpec
 
-    def apply(self, *, logins: Mapping[str, Login], remove: Mapping[str, str]) -> WriteResult:
+    def apply(self, *, logins: Mapping[str, Credentials], remove: Mapping[str, str]) -> WriteResult:
         """Set ``logins`` and drop the entries in ``remove``, in one atomic write at most.
 
         ``remove`` maps a host to the fingerprint of the entry ecrd wrote for it; an entry
@@ -75,7 +67,7 @@ def fingerprint(value: str) -> str:
 
 def build_outputs(specs: Collection[OutputSpec]) -> tuple[Output, ...]:
     """One ``Output`` per spec, in order."""
-    # Imported here: the writers import this module for Login and WriteResult.
+    # Imported here: the writers import this module for Credentials and WriteResult.
     from ecrd.outputs.docker import DockerOutput  # noqa: PLC0415
     from ecrd.outputs.netrc import NetrcOutput  # noqa: PLC0415
 

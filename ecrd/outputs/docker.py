@@ -1,7 +1,7 @@
 """Docker's ``config.json``: set ``auths`` entries, keep everything else as it was.
 
 Where ``credHelpers[host]`` or ``credsStore`` sends docker to a credential helper for a
-managed host, the credentials go to that helper instead (see ``ecrd.outputs.credstore``),
+managed host, the credentials go to that helper instead (see ``ecrd.outputs.helpers``),
 and ``auths`` gets no entry for the host; ``"ecrd"`` is ecrd's own helper, which serves
 the state directory's tokens file, so nothing is stored for it.
 """
@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from ecrd.errors import OutputError
-from ecrd.outputs import Login, WriteResult, fingerprint
-from ecrd.outputs._atomic import read_file, update_file
-from ecrd.outputs.credstore import DEFAULT_TIMEOUT, PREFIX, CredentialHelper, HelperError
+from ecrd.files import read_file, update_file
+from ecrd.outputs import WriteResult, fingerprint
+from ecrd.outputs.helpers import DEFAULT_TIMEOUT, PREFIX, CredentialHelper, HelperError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from ecrd.config.model import OutputSpec
+    from ecrd.secret import Credentials
 
 _JSON_WHITESPACE = " \t\n\r"
 # credHelpers / credsStore value naming ecrd's own helper, docker-credential-ecrd.
@@ -63,7 +64,7 @@ class DockerOutput:
         self.spec = spec
         self.helper_timeout = helper_timeout
 
-    def apply(self, *, logins: Mapping[str, Login], remove: Mapping[str, str]) -> WriteResult:
+    def apply(self, *, logins: Mapping[str, Credentials], remove: Mapping[str, str]) -> WriteResult:
         """Set ``logins`` and drop the entries in ``remove``, in one atomic write at most.
 
         ``remove`` may also name hosts of ``logins``: what ecrd wrote for them before, which
@@ -122,7 +123,7 @@ class _Plan:
         self.delegated: list[str] = []
         self.warnings: dict[str, list[str]] = {}
 
-    def set(self, host: str, login: Login, previous: str | None) -> None:
+    def set(self, host: str, login: Credentials, previous: str | None) -> None:
         """Put ``login`` where docker looks for ``host``; clean up what ecrd wrote before."""
         auth = login.password.docker_auth(login.username)
         route = _route(self.document, host)
@@ -170,7 +171,7 @@ class _Plan:
             except HelperError as exc:
                 self._warn(host, _leftover(host, old_helper, exc))
 
-    def _store(self, name: str, host: str, login: Login, previous: str | None) -> None:
+    def _store(self, name: str, host: str, login: Credentials, previous: str | None) -> None:
         """Store ``login`` through helper ``name``, unless it already holds that token.
 
         Raises:
@@ -191,7 +192,7 @@ class _Plan:
         if self.helpers.holds(name, host) is False:
             return
         held = self.helpers.call(name, lambda helper: helper.get(host))
-        if held is None or fingerprint(held.password.docker_auth(held.username)) != digest:
+        if held is None or fingerprint(held[1].docker_auth(held[0])) != digest:
             return  # gone, or somebody else's now (``docker login``): theirs to keep
         self.helpers.call(name, lambda helper: helper.erase(host))
         self.erased.append(host)

@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ecrd.errors import OutputError
-from ecrd.outputs import Login, WriteResult, fingerprint
-from ecrd.outputs._atomic import update_file
+from ecrd.files import update_file
+from ecrd.outputs import WriteResult, fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
     from ecrd.config.model import OutputSpec
+    from ecrd.secret import Credentials
 
 _BLANKS = re.compile(r"[ \t\r\n]*")
 _WORD_RUN = re.compile(r"[^ \t\r\n\\]*")
@@ -48,7 +49,7 @@ class NetrcOutput:
     def __init__(self, spec: OutputSpec) -> None:
         self.spec = spec
 
-    def apply(self, *, logins: Mapping[str, Login], remove: Mapping[str, str]) -> WriteResult:
+    def apply(self, *, logins: Mapping[str, Credentials], remove: Mapping[str, str]) -> WriteResult:
         """Set ``logins`` and drop the entries in ``remove``, in one atomic write at most.
 
         Raises:
@@ -105,7 +106,7 @@ def netrc_name(host: str) -> str:
     return host
 
 
-def _wanted(logins: Mapping[str, Login], path: Path) -> dict[str, _Wanted]:
+def _wanted(logins: Mapping[str, Credentials], path: Path) -> dict[str, _Wanted]:
     """The entries to write, by lower-case machine name."""
     wanted: dict[str, _Wanted] = {}
     for host, login in logins.items():

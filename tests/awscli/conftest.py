@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from ecrd.cli import cli
-from ecrd.emulator import Emulator
+from ecrd.emulator.server import Emulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,4 +1,4 @@
-"""The core's client construction and call, as the commands use them (ecrd.tokens)."""
+"""The core's client construction and call, as the commands use them (ecrd.tokens.source)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import datetime
 import pytest
 from botocore import UNSIGNED
 
-from ecrd import tokens
 from ecrd.config.model import Group, Registry
-from ecrd.emulator import Emulator, Fault
+from ecrd.emulator.server import Emulator, Fault
 from ecrd.errors import TokenError
+from ecrd.tokens import source as tokens
 
 
 class TestCreateClient:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import pytest
 import yaml
 
-from ecrd.emulator import DEFAULT_ACCOUNT, Emulator, Fault
+from ecrd.emulator.server import DEFAULT_ACCOUNT, Emulator, Fault
 from tests.awscli.conftest import run_ecrd
 
 IDS = ("111111111111", "222222222222")

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
-from ecrd.emulator import Fault
+from ecrd.emulator.server import Fault
 from tests.awscli.conftest import REGION, Run, finish, run_aws, run_ecrd, start_aws
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ecrd.emulator import Emulator
+    from ecrd.emulator.server import Emulator
 
 IDS = ("111111111111", "222222222222")
 HOST_2 = f"https://{IDS[1]}.dkr.ecr.{REGION}.amazonaws.com"

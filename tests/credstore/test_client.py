@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from ecrd.outputs import Login
-from ecrd.outputs.credstore import CredentialHelper, HelperError
-from ecrd.secret import Secret
+from ecrd.outputs.helpers import CredentialHelper, HelperError
+from ecrd.secret import Credentials, Secret
 from tests.credstore.fakes import FakeHelper, shell_calls, shell_helper
+from tests.fakes import EXPIRES_AT
 
 HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
 PASSWORD = "eyJwYXlsb2FkIjoiZmFrZSJ9" * 100
 
 
-def login(password: str = PASSWORD) -> Login:
-    return Login(username="AWS", password=Secret(password))
+def login(password: str = PASSWORD) -> Credentials:
+    return Credentials(username="AWS", password=Secret(password), expires_at=EXPIRES_AT)
 
 
 class TestCredentialHelper:
@@ -33,7 +33,7 @@ class TestCredentialHelper:
         helper.erase(HOST)
 
         assert got is not None
-        assert ("AWS", PASSWORD) == (got.username, got.password.reveal())
+        assert ("AWS", PASSWORD) == (got[0], got[1].reveal())
         assert {HOST: "AWS"} == listed
         assert {} == fake.entries()
         assert [("store", HOST), ("get", HOST), ("list", ""), ("erase", HOST)] == fake.calls()

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ecrd import files as _atomic
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
-from ecrd.outputs import Login, _atomic, fingerprint
+from ecrd.outputs import fingerprint
 from ecrd.outputs.docker import DockerOutput
-from ecrd.secret import Secret
+from ecrd.secret import Credentials, Secret
 from tests.credstore.fakes import FakeHelper, shell_calls, shell_helper
+from tests.fakes import EXPIRES_AT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,8 +31,8 @@ def auth(password: str = PASSWORD) -> str:
     return base64.b64encode(f"AWS:{password}".encode()).decode()
 
 
-def login(password: str = PASSWORD) -> Login:
-    return Login(username="AWS", password=Secret(password))
+def login(password: str = PASSWORD) -> Credentials:
+    return Credentials(username="AWS", password=Secret(password), expires_at=EXPIRES_AT)
 
 
 def stored(name: str, password: str = PASSWORD) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ecrd.emulator import Emulator
+from ecrd.emulator.server import Emulator
 from tests.registry import REPOSITORY, TAG, LocalRegistry, serving, skopeo, tools_missing
 
 if TYPE_CHECKING:

@@ -12,10 +12,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from ecrd.config.model import Config, Group, OutputSpec, Registry
-from ecrd.refresh import run_round
-from ecrd.secret import Secret
+from ecrd.round import run_round
+from ecrd.secret import Credentials, Secret
 from ecrd.state import TOKENS_FILE, StateStore
-from ecrd.tokens import Credentials
 from tests.credstore.fakes import FakeHelper
 
 if TYPE_CHECKING:
@@ -54,7 +53,6 @@ class FakeTokenSource:
         return [
             Credentials(
                 registry_id=r.registry_id,
-                host=r.hosts[0],
                 username="AWS",
                 password=Secret(self.password(group.key.region)),
                 expires_at=NOW + self.lifetime,

@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from ecrd.emulator import Call, Emulator
+from ecrd.emulator.server import Call, Emulator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from ecrd.emulator import Fault
+from ecrd.emulator.server import Fault
 from tests.daemon.conftest import (
     EU_HOST,
     SLOW,

@@ -11,7 +11,7 @@ from tests.daemon.conftest import ecrd_status, parse_time
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ecrd.emulator import Emulator
+    from ecrd.emulator.server import Emulator
 
 HOST = "111111111111.dkr.ecr.us-west-2.amazonaws.com"
 

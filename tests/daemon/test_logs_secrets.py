@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 
-from ecrd.emulator import Emulator, Fault
+from ecrd.emulator.server import Emulator, Fault
 from tests.daemon.conftest import (
     EAST,
     EAST_HOST,

@@ -10,7 +10,7 @@ import json
 import signal
 from typing import TYPE_CHECKING, Any
 
-from ecrd.emulator import Fault
+from ecrd.emulator.server import Fault
 from tests.daemon.conftest import (
     EAST,
     EAST_HOST,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from ecrd.emulator import Emulator
+    from ecrd.emulator.server import Emulator
     from tests.daemon.conftest import DaemonProcess, Outputs
 
 FOREIGN_DOCKER: dict[str, Any] = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ecrd.emulator import Emulator, Fault
+from ecrd.emulator.server import Emulator, Fault
 from tests.daemon.conftest import (
     EU_HOST,
     FAST,

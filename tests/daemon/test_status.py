@@ -6,7 +6,7 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
-from ecrd.emulator import Emulator, Fault
+from ecrd.emulator.server import Emulator, Fault
 from ecrd.state import default_state_dir
 from tests.daemon.conftest import (
     EU,

@@ -12,11 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ecrd import files as _atomic
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
-from ecrd.outputs import Login, _atomic, fingerprint
+from ecrd.outputs import fingerprint
 from ecrd.outputs.docker import DockerOutput
-from ecrd.secret import Secret
+from ecrd.secret import Credentials, Secret
+from tests.fakes import EXPIRES_AT
 from tests.strategies import docker_configs, ecr_passwords, hosts
 
 if TYPE_CHECKING:
@@ -31,8 +33,8 @@ def auth(password: str = PASSWORD) -> str:
     return base64.b64encode(f"AWS:{password}".encode()).decode()
 
 
-def login(password: str = PASSWORD) -> Login:
-    return Login(username="AWS", password=Secret(password))
+def login(password: str = PASSWORD) -> Credentials:
+    return Credentials(username="AWS", password=Secret(password), expires_at=EXPIRES_AT)
 
 
 def output(path: Path) -> DockerOutput:

@@ -16,11 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ecrd import files as _atomic
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
-from ecrd.outputs import Login, _atomic, fingerprint
+from ecrd.outputs import fingerprint
 from ecrd.outputs.netrc import NetrcOutput, netrc_name
-from ecrd.secret import Secret
+from ecrd.secret import Credentials, Secret
+from tests.fakes import EXPIRES_AT
 from tests.strategies import ecr_passwords, netrc_files, netrc_hosts
 from tests.strategies import netrc_name as plain_name
 
@@ -33,8 +35,8 @@ OTHER = "210987654321.dkr.ecr.eu-central-1.amazonaws.com"
 PASSWORD = "eyJwYXlsb2FkIjoiZmFrZSJ9" * 100
 
 
-def login(password: str = PASSWORD) -> Login:
-    return Login(username="AWS", password=Secret(password))
+def login(password: str = PASSWORD) -> Credentials:
+    return Credentials(username="AWS", password=Secret(password), expires_at=EXPIRES_AT)
 
 
 def output(path: Path) -> NetrcOutput:

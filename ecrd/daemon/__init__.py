@@ -1,0 +1,1 @@
+"""`ecrd run`: the daemon, its jobs, reloads, watches and systemd notifications."""

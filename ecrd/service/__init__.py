@@ -1,0 +1,1 @@
+"""`ecrd service`: systemd units and the launchd agent, their install and removal."""

@@ -1,0 +1,128 @@
+"""The launchd agent of ``ecrd service`` for macOS: its property list, and its steps.
+
+The agent is loaded into the user's GUI domain (``launchctl bootstrap gui/UID``).
+
+The property list is rendered from code, not from a template file: launchd expands neither
+``~`` nor variables, so every path in it is absolute.
+"""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import subprocess
+from typing import TYPE_CHECKING
+
+from ecrd.service.steps import (
+    Change,
+    Step,
+    config_step,
+    directory_step,
+    remove_step,
+    run_step,
+    write_step,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+LABEL = "io.ecrd.agent"
+LOG_FILE = "ecrd.log"
+
+# Seconds launchd waits before starting ecrd again after it stopped.
+THROTTLE_INTERVAL = 30
+# launchd's own PATH is /usr/bin:/bin:/usr/sbin:/sbin; docker's credential helpers live in
+# Docker Desktop's and Homebrew's directories.
+_PATH = (
+    "{home}/.docker/bin",
+    "/opt/homebrew/bin",
+    "/usr/local/bin",
+    "/usr/bin",
+    "/bin",
+    "/usr/sbin",
+    "/sbin",
+)
+
+
+def plist_name() -> str:
+    """The agent's file name in ``~/Library/LaunchAgents``."""
+    return f"{LABEL}.plist"
+
+
+def logs_directory(*, home: Path) -> Path:
+    """Where the agent's standard output and error go: ``~/Library/Logs/ecrd``."""
+    return home / "Library" / "Logs" / "ecrd"
+
+
+def render_plist(*, ecrd: Path, config: Path, home: Path) -> bytes:
+    """The agent: runs ``ecrd run --config CONFIG`` at login, again whenever it fails."""
+    log = str(logs_directory(home=home) / LOG_FILE)
+    agent = {
+        "Label": LABEL,
+        "ProgramArguments": [str(ecrd), "run", "--config", str(config)],
+        "RunAtLoad": True,
+        # Start again after a failure (exit status other than 0, or a signal), not after a stop.
+        "KeepAlive": {"SuccessfulExit": False},
+        "ThrottleInterval": THROTTLE_INTERVAL,
+        "ProcessType": "Background",
+        "StandardOutPath": log,
+        "StandardErrorPath": log,
+        "EnvironmentVariables": {"PATH": ":".join(p.format(home=home) for p in _PATH)},
+    }
+    return plistlib.dumps(agent, fmt=plistlib.FMT_XML, sort_keys=False)
+
+
+def plan_launchd_install(*, ecrd: Path, config: Path, home: Path) -> list[Step]:
+    """Write the agent and (re)load it; create the configuration and the logs directory."""
+    plist = home / "Library" / "LaunchAgents" / plist_name()
+    data = render_plist(ecrd=ecrd, config=config, home=home)
+    write, change = write_step(plist, data, detail=f"runs {ecrd} run --config {config}")
+    steps = [config_step(config)]
+    logs = logs_directory(home=home)
+    if not logs.is_dir():
+        steps.append(directory_step(logs, mode=0o700))
+    steps.append(write)
+    domain = f"gui/{os.getuid()}"
+    service = f"{domain}/{LABEL}"
+    loaded = _loaded(service)
+    if change is Change.SAME and loaded:
+        steps.append(Step.note(f"already running: {service}"))
+    else:
+        if loaded:  # launchd keeps the property list it loaded: unload it first
+            steps.append(run_step(["launchctl", "bootout", service]))
+        steps.append(run_step(["launchctl", "bootstrap", domain, str(plist)]))
+    steps.append(Step.note(f"status: launchctl print {service}"))
+    steps.append(Step.note(f"logs:   tail -f {logs / LOG_FILE}"))
+    return steps
+
+
+def plan_launchd_uninstall(*, config: Path, home: Path, state: Path) -> list[Step]:
+    """Unload the agent and remove its property list; configuration, state and logs stay."""
+    plist = home / "Library" / "LaunchAgents" / plist_name()
+    service = f"gui/{os.getuid()}/{LABEL}"
+    loaded = _loaded(service)
+    if not loaded and not plist.exists():
+        return [Step.note(f"not installed: there is no {plist}")]
+    steps: list[Step] = []
+    if loaded:
+        steps.append(run_step(["launchctl", "bootout", service]))
+    if plist.exists():
+        steps.append(remove_step(plist))
+    logs = logs_directory(home=home)
+    steps.append(
+        Step.note(f"kept the configuration {config}, the state {state} and the logs {logs}")
+    )
+    return steps
+
+
+def _loaded(service: str) -> bool:
+    """Whether launchd knows the agent (``launchctl print`` only reads)."""
+    try:
+        done = subprocess.run(
+            ["launchctl", "print", service],  # noqa: S607 - found on PATH, as typed by a user
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        return False  # not macOS: installing says so when it runs launchctl
+    return done.returncode == 0

@@ -1,0 +1,281 @@
+"""One refresh round with a fake token source and the real output writers."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import pytest
+from structlog.testing import capture_logs
+
+from ecrd import files as _atomic
+from ecrd.config.model import Config, Group, OutputSpec, Registry
+from ecrd.errors import TokenError
+from ecrd.round import run_round
+from ecrd.secret import Credentials, Secret
+from ecrd.state import StateStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+WEST = Registry(
+    registry_id="111111111111",
+    region="us-west-2",
+    hosts=("111111111111.dkr.ecr.us-west-2.amazonaws.com", "registry.example.internal:5000"),
+)
+EAST = Registry(
+    registry_id="222222222222",
+    region="us-east-1",
+    hosts=("222222222222.dkr.ecr.us-east-1.amazonaws.com",),
+)
+
+
+@dataclass
+class FakeTokenSource:
+    """Canned credentials per region; records every fetch; fails the regions in ``failing``."""
+
+    failing: set[str] = field(default_factory=set)
+    generation: int = 0
+    calls: list[str] = field(default_factory=list)
+
+    def password(self, region: str) -> str:
+        return f"pw-{region}-{self.generation}-" + "x" * 2100
+
+    def fetch(self, group: Group) -> list[Credentials]:
+        self.calls.append(group.name)
+        if group.key.region in self.failing:
+            msg = f"group {group.name}: access denied"
+            raise TokenError(msg, code="AccessDeniedException")
+        return [
+            Credentials(
+                registry_id=r.registry_id,
+                username="AWS",
+                password=Secret(self.password(group.key.region)),
+                expires_at=NOW + timedelta(hours=12),
+            )
+            for r in group.registries
+        ]
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "docker": tmp_path / "docker" / "config.json",
+        "netrc": tmp_path / "netrc",
+        "state": tmp_path / "state",
+    }
+
+
+def make_config(
+    paths: dict[str, Path], *registries: Registry, outputs: tuple[str, ...] = ("docker", "netrc")
+) -> Config:
+    return Config(
+        path=paths["state"].parent / "config.yaml",
+        outputs=tuple(OutputSpec(type=t, path=paths[t]) for t in outputs),  # type: ignore[arg-type]
+        registries=registries,
+    )
+
+
+def auths(path: Path) -> dict[str, str]:
+    document = json.loads(path.read_text())
+    return {h: base64.b64decode(e["auth"]).decode() for h, e in document["auths"].items()}
+
+
+def refresh(paths, source, *registries, outputs=("docker", "netrc")):
+    config = make_config(paths, *registries, outputs=outputs)
+    return run_round(
+        config=config, source=source, store=StateStore(paths["state"]), now=lambda: NOW
+    )
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every file replacement, by path."""
+    done: list[str] = []
+    real = _atomic.replace_file
+
+    def counting(path, data, **kwargs):
+        done.append(str(path))
+        return real(path, data, **kwargs)
+
+    monkeypatch.setattr(_atomic, "replace_file", counting)
+    for module in ("ecrd.outputs.docker", "ecrd.outputs.netrc"):
+        monkeypatch.setattr(f"{module}.replace_file", counting, raising=False)
+    return done
+
+
+class TestRound:
+    def test_every_host_and_alias_reaches_every_output(self, paths):
+        """Each host of each group, aliases included, lands in docker's file and the netrc."""
+        fake = FakeTokenSource()
+
+        result = refresh(paths, fake, WEST, EAST)
+
+        assert result.ok
+        west = f"AWS:{fake.password('us-west-2')}"
+        assert {
+            WEST.hosts[0]: west,
+            WEST.hosts[1]: west,
+            EAST.hosts[0]: f"AWS:{fake.password('us-east-1')}",
+        } == auths(paths["docker"])
+        netrc = paths["netrc"].read_text()
+        assert "machine registry.example.internal\nlogin AWS\npassword " in netrc
+        assert ["ecr:us-west-2", "ecr:us-east-1"] == fake.calls
+
+    def test_one_write_per_output_and_none_when_unchanged(self, paths, writes):
+        """Two groups cost one write per output; the same tokens again cost no write."""
+        fake = FakeTokenSource()
+
+        refresh(paths, fake, WEST, EAST)
+        first = [w for w in writes if "state" not in w]
+        refresh(paths, fake, WEST, EAST)
+        second = [w for w in writes if "state" not in w][len(first) :]
+
+        assert sorted([str(paths["docker"]), str(paths["netrc"])]) == sorted(first)
+        assert [] == second
+
+    def test_a_failing_group_leaves_its_old_credentials_and_others_are_written(self, paths):
+        """A group that fails keeps what was written before; the other group is refreshed."""
+        fake = FakeTokenSource()
+        refresh(paths, fake, WEST, EAST)
+        fake.generation, fake.failing = 1, {"us-east-1"}
+
+        result = refresh(paths, fake, WEST, EAST)
+
+        assert not result.ok
+        written = auths(paths["docker"])
+        assert f"AWS:{fake.password('us-west-2')}" == written[WEST.hosts[0]]
+        assert written[EAST.hosts[0]].endswith("-0-" + "x" * 2100)
+        (failed,) = [h for h in result.hosts if h.error]
+        assert (EAST.hosts[0], ()) == (failed.host, failed.outputs)
+        state = StateStore(paths["state"]).read()
+        assert state is not None
+        assert "access denied" in (state.hosts[EAST.hosts[0]].last_error or "")
+        assert NOW + timedelta(hours=12) == state.hosts[EAST.hosts[0]].expires_at
+
+    def test_removed_registry_loses_only_ecrd_entries(self, paths):
+        """A registry that leaves the configuration is removed; entries of others stay."""
+        paths["docker"].parent.mkdir()
+        paths["docker"].write_text(json.dumps({"auths": {"ghcr.io": {"auth": "dXNlcjpwdw=="}}}))
+        fake = FakeTokenSource()
+        refresh(paths, fake, WEST, EAST)
+
+        refresh(paths, fake, WEST)
+
+        assert ["ghcr.io", *WEST.hosts] == list(auths(paths["docker"]))
+        assert EAST.hosts[0].split(":")[0] not in paths["netrc"].read_text()
+
+    def test_entry_someone_else_rewrote_is_not_removed(self, paths):
+        """After `docker login` over ecrd's entry, removing the registry keeps that login."""
+        fake = FakeTokenSource()
+        refresh(paths, fake, WEST, EAST)
+        document = json.loads(paths["docker"].read_text())
+        document["auths"][EAST.hosts[0]] = {"auth": base64.b64encode(b"AWS:mine").decode()}
+        paths["docker"].write_text(json.dumps(document))
+
+        refresh(paths, fake, WEST)
+
+        assert "AWS:mine" == auths(paths["docker"])[EAST.hosts[0]]
+
+    def test_removed_output_loses_ecrd_entries(self, paths):
+        """An output that leaves the configuration keeps everything but ecrd's entries."""
+        fake = FakeTokenSource()
+        refresh(paths, fake, WEST)
+        with paths["netrc"].open("a") as f:
+            f.write("machine example.com login me password secret\n")
+
+        refresh(paths, fake, WEST, outputs=("docker",))
+
+        assert "machine example.com login me password secret\n" == paths["netrc"].read_text()
+        state = StateStore(paths["state"]).read()
+        assert state is not None
+        assert [str(paths["docker"])] == list(state.owned)
+
+    def test_unparsable_output_is_untouched_and_others_written(self, paths):
+        """A docker file that is not JSON stays byte for byte; the netrc is still written."""
+        paths["docker"].parent.mkdir()
+        paths["docker"].write_bytes(b'{"auths": {')
+        fake = FakeTokenSource()
+
+        result = refresh(paths, fake, WEST)
+
+        assert not result.ok
+        assert b'{"auths": {' == paths["docker"].read_bytes()
+        assert "cannot parse" in result.output_errors[0]
+        assert all(h.outputs == (str(paths["netrc"]),) for h in result.hosts)
+        assert "password " + fake.password("us-west-2") in paths["netrc"].read_text()
+
+    def test_state_records_hosts_and_outputs(self, paths):
+        """The state names each host's registry, expiry, refresh time and outputs."""
+        refresh(paths, FakeTokenSource(), EAST)
+
+        state = StateStore(paths["state"]).read()
+
+        assert state is not None
+        entry = state.hosts[EAST.hosts[0]]
+        assert ("222222222222", "us-east-1", NOW) == (
+            entry.registry_id,
+            entry.region,
+            entry.refreshed_at,
+        )
+        assert sorted([str(paths["docker"]), str(paths["netrc"])]) == sorted(entry.outputs)
+        assert 0o600 == (paths["state"] / "state.json").stat().st_mode & 0o777
+
+    def test_no_secret_in_any_log_event(self, paths):
+        """No password, auth value or its base64 form appears in the events of a round."""
+        fake = FakeTokenSource(failing={"us-east-1"})
+        paths["docker"].parent.mkdir()
+        paths["docker"].write_text('{"credsStore": "desktop"}')
+
+        with capture_logs() as events:
+            refresh(paths, fake, WEST, EAST)
+
+        text = repr(events)
+        password = fake.password("us-west-2")
+        assert {"token_refreshed", "refresh_failed", "output_written", "output_shadowed"} <= {
+            e["event"] for e in events
+        }
+        assert password not in text
+        assert base64.b64encode(f"AWS:{password}".encode()).decode() not in text
+
+
+class TestShadowedEntries:
+    def test_podman_login_for_a_managed_host_is_warned_and_kept_in_state(
+        self, paths, tmp_path, monkeypatch
+    ):
+        """An entry in podman's runtime auth.json for a managed host: warned once, in state."""
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+        podman = tmp_path / "run" / "containers" / "auth.json"
+        podman.parent.mkdir(parents=True)
+        podman.write_text(json.dumps({"auths": {EAST.hosts[0]: {"auth": "QVdTOm9sZA=="}}}))
+
+        with capture_logs() as events:
+            result = refresh(paths, FakeTokenSource(), WEST, EAST)
+
+        shadowed = [e for e in events if e["event"] == "entry_shadowed"]
+        assert [(EAST.hosts[0], str(podman))] == [(e["host"], e["path"]) for e in shadowed]
+        assert any(str(podman) in w for w in result.warnings)
+        state = StateStore(paths["state"]).read()
+        assert state is not None
+        assert [f"add {podman} to outputs (type: docker)"] == [
+            w[w.index("add ") : w.index(")") + 1] for w in state.hosts[EAST.hosts[0]].warnings
+        ]
+        assert [] == state.hosts[WEST.hosts[0]].warnings
+
+    def test_podman_file_as_an_output_is_written_and_not_warned(self, paths, tmp_path, monkeypatch):
+        """Made an output of type docker, podman's file gets fresh entries and no warning."""
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+        podman = tmp_path / "run" / "containers" / "auth.json"
+        podman.parent.mkdir(parents=True)
+        podman.write_text(json.dumps({"auths": {EAST.hosts[0]: {"auth": "QVdTOm9sZA=="}}}))
+        paths["docker"] = podman
+        fake = FakeTokenSource()
+
+        result = refresh(paths, fake, EAST)
+
+        assert () == result.warnings
+        assert f"AWS:{fake.password('us-east-1')}" == auths(podman)[EAST.hosts[0]]

@@ -1,0 +1,53 @@
+"""A second opinion: ecrd's token source against moto's independent ECR server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ecrd.config.model import Group, Registry
+from ecrd.tokens.source import EcrTokenSource
+
+if TYPE_CHECKING:
+    import pytest
+
+    from ecrd.emulator.server import Emulator
+
+
+def group(
+    endpoint: str, *ids: str, region: str = "eu-west-1", role_arn: str | None = None
+) -> Group:
+    registries = tuple(
+        Registry(
+            registry_id=i,
+            region=region,
+            hosts=(f"{i}.dkr.ecr.{region}.amazonaws.com",),
+            endpoint_url=endpoint,
+            role_arn=role_arn,
+        )
+        for i in ids
+    )
+    return Group(key=registries[0].group_key, registries=registries)
+
+
+class TestMotoAgrees:
+    def test_same_hosts_and_users_from_both_servers(self, moto_url: str, emulator: Emulator):
+        """Asked the same, moto and the emulator give credentials for the same hosts."""
+        ids = ("111111111111", "222222222222")
+
+        from_moto = EcrTokenSource().fetch(group(moto_url, *ids))
+        from_emulator = EcrTokenSource().fetch(group(emulator.url, *ids))
+
+        assert [(c.registry_id, c.host, c.username) for c in from_emulator] == [
+            (c.registry_id, c.host, c.username) for c in from_moto
+        ]
+        assert [f"{i}-auth-token" for i in ids] == [c.password.reveal() for c in from_moto]
+
+    def test_role_assumed_through_moto_sts(self, moto_url: str, monkeypatch: pytest.MonkeyPatch):
+        """role_arn goes through moto's STS and the ECR call then succeeds."""
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto_url)
+
+        creds = EcrTokenSource().fetch(
+            group(moto_url, "333333333333", role_arn="arn:aws:iam::333333333333:role/pull")
+        )
+
+        assert ["333333333333"] == [c.registry_id for c in creds]
