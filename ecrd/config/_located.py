@@ -96,7 +96,8 @@ class Problems:
 
     def error(self) -> ConfigError:
         """Every problem, in the order of the file."""
-        ordered = sorted(self.items, key=lambda item: (item[0], item[1]))
+        # dict.fromkeys: one mistake met twice (aws.region, for two registries) is said once.
+        ordered = sorted(dict.fromkeys(self.items), key=lambda item: (item[0], item[1]))
         errors = tuple(
             f"{self.label}:{line}:{column}: {message}" if line else f"{self.label}: {message}"
             for line, column, message in ordered

@@ -39,6 +39,27 @@ def parse_duration(value: object) -> timedelta:
         raise ValueError(msg) from None
 
 
+def format_duration(value: timedelta, *, rounded: bool = False) -> str:
+    """A duration as users write it: ``1h30m15s``, ``90s`` is ``1m30s``, ``0s``; ``0.5s``.
+
+    ``rounded`` gives the two largest units for people reading a table, the second one
+    zero-padded (``11h59m``, ``4m05s``, ``7s``); a negative duration reads as ``0s`` then,
+    as a time already passed.
+    """
+    if rounded:
+        seconds = max(0, int(value.total_seconds()))
+        hours, rest = divmod(seconds, 3600)
+        minutes, seconds = divmod(rest, 60)
+        if hours:
+            return f"{hours}h{minutes:02d}m"
+        return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+    if value.microseconds:
+        return f"{value.total_seconds():g}s"
+    seconds = int(value.total_seconds())
+    parts = ((seconds // 3600, "h"), (seconds // 60 % 60, "m"), (seconds % 60, "s"))
+    return "".join(f"{count}{unit}" for count, unit in parts if count) or "0s"
+
+
 def describe(value: object) -> str:  # noqa: PLR0911 -- one return per kind of value
     """A short description of a configuration value, as YAML would spell it."""
     if value is None:

@@ -25,6 +25,8 @@ _HOST = re.compile(
     r"(?P<suffix>amazonaws\.com(?:\.cn)?|amazonaws\.eu|on\.aws|on\.amazonwebservices\.com\.cn"
     r"|c2s\.ic\.gov|sc2s\.sgov\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)",
 )
+# An ECR host shape whatever the number of digits of its id, to say what is wrong with it.
+_ANY_ID = re.compile(_HOST.pattern.replace(r"(?P<id>\d{12})", r"(?P<id>\d+)", 1))
 _REGION = re.compile(r"[a-z]{2,4}(?:-[a-z]+)+-\d+")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
@@ -82,6 +84,16 @@ def parse_host(host: str) -> EcrHost | None:
     if match is None:
         return None
     return EcrHost(registry_id=match["id"], region=match["region"], host=name)
+
+
+def host_registry_id(host: str) -> str | None:
+    """The digits where an ECR host has its registry id, whatever their count, or ``None``.
+
+    ``12345678901.dkr.ecr.us-east-1.amazonaws.com`` gives ``12345678901``, so that a
+    message can say the id has 11 digits instead of calling the host unknown.
+    """
+    match = _ANY_ID.fullmatch(host.lower())
+    return match["id"] if match else None
 
 
 def partition(region: str) -> Partition:

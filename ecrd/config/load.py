@@ -5,46 +5,41 @@ Reading goes in three steps:
 1. PyYAML composes the text into nodes, which carry their line and column. The nodes become
    plain data, and every key and value is remembered by its path (``("registries", 1,
    "region")``) so that any later error can point at the text (``_located``).
-2. pydantic models check each section's shape and each value on its own (unknown keys,
-   types, durations, regions, ARNs, URLs, host names) (``_schema``).
+2. Each section's keys are checked, and each value on its own (unknown keys, types,
+   durations, regions, ARNs, URLs, host names) (``_schema``).
 3. The checks that need more than one value run on the sections that passed step 2, so
    that one mistake does not hide another: registry ids as YAML read them and defaults
-   from ``aws:`` (``_registries``), then duplicate hosts and paths and netrc's lack of
-   ports (here).
+   from ``aws:``, regions botocore knows (``_registries``), then duplicate hosts and paths
+   and netrc's lack of ports (here).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ecrd.config._located import Problems, Tree, compose, dotted
 from ecrd.config._registries import EXAMPLE_HOST, read_registries
-from ecrd.config._schema import (
-    AwsSchema,
-    OutputSchema,
-    RefreshSchema,
-    report_unknown_key,
-    validate_section,
-)
-from ecrd.config.durations import describe
+from ecrd.config._schema import AWS, METRICS, OUTPUT, REFRESH, read_section, report_unknown_key
+from ecrd.config.durations import describe, format_duration
 from ecrd.config.hosts import strip_port
-from ecrd.config.model import Config, OutputSpec, RefreshPolicy
+from ecrd.config.model import Config, MetricsSpec, OutputSpec, RefreshPolicy
 from ecrd.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from datetime import timedelta
 
     from ecrd.config._located import DocPath
     from ecrd.config._registries import Entry
+    from ecrd.config.model import OutputType
 
 SYSTEM_CONFIG_PATH = Path("/etc/ecrd/config.yaml")
 
-_TOP_KEYS = ("refresh", "aws", "outputs", "registries")
+_TOP_KEYS = ("refresh", "metrics", "aws", "outputs", "registries")
 _VARIABLE = re.compile(r"\$(?:\{(?P<braced>[^}]*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|\$)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -168,13 +163,15 @@ class _Checker:
             )
             self.tree.problems.add(self.tree.mark(()), msg)
         refresh = self._refresh(data.get("refresh"))
-        aws = validate_section(AwsSchema, data.get("aws"), at=("aws",), tree=self.tree)
+        metrics = self._metrics(data.get("metrics"))
+        aws = read_section(AWS, data.get("aws"), at=("aws",), tree=self.tree)
         outputs = self._outputs(data.get("outputs"))
         entries = read_registries(data.get("registries", []), aws=aws, tree=self.tree)
         self._check_hosts(entries, outputs)
         return Config(
             path=Path(os.path.abspath(self.path)),  # noqa: PTH100 -- keep symlinks as named
             refresh=refresh or RefreshPolicy(),
+            metrics=metrics or MetricsSpec(),
             outputs=tuple(spec for spec, _ in outputs),
             registries=tuple(entry.registry for entry in entries),
         )
@@ -182,23 +179,30 @@ class _Checker:
     # Sections.
 
     def _refresh(self, value: object) -> RefreshPolicy | None:
-        schema = validate_section(RefreshSchema, value, at=("refresh",), tree=self.tree)
-        if schema is None:
+        given = read_section(REFRESH, value, at=("refresh",), tree=self.tree)
+        if given is None:
             return None
-        if schema.retry_initial > schema.retry_max:
-            key = "retry_initial" if "retry_initial" in schema.model_fields_set else "retry_max"
+        policy = dataclasses.replace(RefreshPolicy(), **given)
+        if policy.retry_initial > policy.retry_max:
+            key = "retry_initial" if "retry_initial" in given else "retry_max"
             msg = (
-                f"refresh.retry_initial ({_format(schema.retry_initial)}) must not be longer"
-                f" than refresh.retry_max ({_format(schema.retry_max)})"
+                f"refresh.retry_initial ({format_duration(policy.retry_initial)}) must not be"
+                f" longer than refresh.retry_max ({format_duration(policy.retry_max)})"
             )
             self.tree.report(("refresh", key), msg)
             return None
-        return RefreshPolicy(
-            before_expiry=schema.before_expiry,
-            jitter=schema.jitter,
-            retry_initial=schema.retry_initial,
-            retry_max=schema.retry_max,
-            min_interval=schema.min_interval,
+        return policy
+
+    def _metrics(self, value: object) -> MetricsSpec | None:
+        given = read_section(METRICS, value, at=("metrics",), tree=self.tree)
+        if given is None:
+            return None
+        textfile = given.get("textfile")
+        path = self._expand_path(str(textfile), ("metrics", "textfile")) if textfile else None
+        if textfile and path is None:
+            return None
+        return MetricsSpec(
+            textfile=path, listen=cast("tuple[str, int] | None", given.get("listen"))
         )
 
     def _outputs(self, value: object) -> list[tuple[OutputSpec, DocPath]]:
@@ -211,12 +215,10 @@ class _Checker:
         outputs: list[tuple[OutputSpec, DocPath]] = []
         seen: dict[Path, DocPath] = {}
         for i, item in enumerate(value):
-            schema = validate_section(
-                OutputSchema, item, at=("outputs", i), tree=self.tree, required=True
-            )
+            given = read_section(OUTPUT, item, at=("outputs", i), tree=self.tree, required=True)
             path_at: DocPath = ("outputs", i, "path")
-            expanded = self._expand_path(schema.path, path_at) if schema else None
-            if schema is None or expanded is None:
+            expanded = self._expand_path(str(given["path"]), path_at) if given else None
+            if given is None or expanded is None:
                 continue
             if expanded in seen:
                 other = seen[expanded]
@@ -227,7 +229,8 @@ class _Checker:
                 self.tree.report(path_at, msg)
                 continue
             seen[expanded] = path_at
-            outputs.append((OutputSpec(type=schema.type, path=expanded), path_at))
+            spec = OutputSpec(type=cast("OutputType", given["type"]), path=expanded)
+            outputs.append((spec, path_at))
         return outputs
 
     # Checks across registries and outputs.
@@ -294,11 +297,3 @@ def _expand_home(text: str, *, env: Mapping[str, str]) -> str:
     if text == "~" or text.startswith("~/"):
         return _home(env) + text[1:]
     return os.path.expanduser(text)  # noqa: PTH111 -- ~user/...
-
-
-def _format(value: timedelta) -> str:
-    if value.microseconds:
-        return f"{value.total_seconds():g}s"
-    seconds = int(value.total_seconds())
-    parts = [(seconds // 3600, "h"), (seconds // 60 % 60, "m"), (seconds % 60, "s")]
-    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"

@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+from ecrd.config.durations import format_duration
+
 OutputType = Literal["docker", "netrc"]
 
 PUBLIC_HOST = "public.ecr.aws"
@@ -23,6 +25,26 @@ class RefreshPolicy:
     retry_initial: timedelta = timedelta(seconds=10)
     retry_max: timedelta = timedelta(minutes=5)
     min_interval: timedelta = timedelta(seconds=30)
+    attempt_timeout: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class MetricsSpec:
+    """Where Prometheus metrics go: a node_exporter textfile, an HTTP listener, or neither.
+
+    ``listen`` is ``(host, port)``, an IPv6 host without its brackets.
+    """
+
+    textfile: Path | None = None
+    listen: tuple[str, int] | None = None
+
+    @property
+    def address(self) -> str | None:
+        """``listen`` as written in a file: ``HOST:PORT``, or ``[::1]:PORT`` for IPv6."""
+        if self.listen is None:
+            return None
+        host, port = self.listen
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,7 @@ class Config:
 
     path: Path
     refresh: RefreshPolicy = field(default_factory=RefreshPolicy)
+    metrics: MetricsSpec = field(default_factory=MetricsSpec)
     outputs: tuple[OutputSpec, ...] = ()
     registries: tuple[Registry, ...] = ()
 
@@ -124,19 +147,12 @@ class Config:
             by_key.setdefault(registry.group_key, []).append(registry)
         return tuple(Group(key=k, registries=tuple(v)) for k, v in by_key.items())
 
-    def registry_for_host(self, host: str) -> Registry | None:
-        """The registry whose credentials are written under ``host``."""
-        for registry in self.registries:
-            if host in registry.hosts:
-                return registry
-        return None
-
     def to_dict(self) -> dict[str, object]:
         """The normalized configuration as plain data, for ``check-config``."""
 
         def plain(value: object) -> object:
             if isinstance(value, timedelta):
-                return _format_duration(value)
+                return format_duration(value)
             if isinstance(value, Path):
                 return str(value)
             if isinstance(value, tuple):
@@ -147,18 +163,10 @@ class Config:
 
         return {
             "refresh": plain(self.refresh),
+            "metrics": {
+                "textfile": plain(self.metrics.textfile),
+                "listen": self.metrics.address,
+            },
             "outputs": plain(self.outputs),
             "registries": plain(self.registries),
         }
-
-
-def _format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    if seconds == 0:
-        return "0s"
-    out = ""
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            out += f"{count}{unit}"
-    return out

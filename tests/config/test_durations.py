@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ecrd.config.durations import describe, parse_duration
+from ecrd.config.durations import describe, format_duration, parse_duration
 
 EXPECTED = "expected a duration such as 90s, 5m, 4h, 1h30m or a number of seconds"
 
@@ -117,3 +117,39 @@ class TestDescribe:
     def test_spells_values_as_yaml_would(self, value, expected):
         """Values in messages read as YAML: null, true/false, single-quoted strings."""
         assert expected == describe(value)
+
+
+class TestFormatDuration:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (timedelta(0), "0s"),
+            (timedelta(seconds=90), "1m30s"),
+            (timedelta(hours=6), "6h"),
+            (timedelta(hours=1, minutes=30, seconds=15), "1h30m15s"),
+            (timedelta(milliseconds=500), "0.5s"),
+        ],
+    )
+    def test_spells_durations_as_the_configuration_does(self, value, expected):
+        """A duration is printed as it would be written in the configuration."""
+        assert expected == format_duration(value)
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (timedelta(hours=11, minutes=59, seconds=59), "11h59m"),
+            (timedelta(minutes=4, seconds=5), "4m05s"),
+            (timedelta(seconds=7), "7s"),
+            (timedelta(seconds=-3), "0s"),
+        ],
+    )
+    def test_rounded_keeps_two_units(self, value, expected):
+        """Rounded, a duration keeps its two largest units; a past time reads 0s."""
+        assert expected == format_duration(value, rounded=True)
+
+    @given(st.integers(min_value=0, max_value=10**9))
+    def test_round_trips_through_the_parser(self, seconds):
+        """What format_duration writes, parse_duration reads back as the same duration."""
+        value = timedelta(seconds=seconds)
+
+        assert value == parse_duration(format_duration(value))

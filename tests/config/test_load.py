@@ -986,7 +986,8 @@ _TOKENS = [
     "? ", "#", "---", "...", "|", ">", "~", "null", "true", "0", "0b_", "1h30m", "-5s",
     "012345670123", "123456789012", f"'{ID}'", HOST, "public.ecr.aws", "us-east-1",
     "cn-north-1", "docker", "netrc", "${X}", "$NOPE", "~/x", "m.example:5000", "\t", "%",
-    "2026-13-45", "\x00", "é",
+    "2026-13-45", "\x00", "é", "metrics:", "textfile:", "listen:", "attempt_timeout:",
+    "[::1]:9464", ":9464", "us-wets-2", "12345678901.dkr.ecr.us-east-1.amazonaws.com",
 ]  # fmt: skip
 
 
