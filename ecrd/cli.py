@@ -1,129 +1,68 @@
-"""The ``ecrd`` command line: parse options, call one function, map EcrdError to an exit code."""
+"""The ``ecrd`` command line: parse options, call one function.
+
+The common options, lazy commands and the one place where an EcrdError becomes
+``Error: <message>`` and an exit code are in ``ecrd.cli_options``. Each command imports
+what it runs inside its body: ``ecrd --version`` and ``ecrd check-config`` must not pay
+for boto3, structlog or the AWS CLI commands.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
-import yaml
 
 from ecrd import __version__
-from ecrd.awscli import get_authorization_token, get_login_password
-from ecrd.config import default_config_path, load_config
-from ecrd.config.durations import parse_duration
-from ecrd.errors import ConfigError, EcrdError
-from ecrd.logs import LEVELS, configure_logging
-from ecrd.service.commands import service
-from ecrd.state import StateStore, default_state_dir
+from ecrd.cli_options import EcrdGroup, common_options, config_path, setup_logging
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ecrd.config.model import Config
     from ecrd.round import RoundResult
 
-_META = "ecrd.options"
+# Commands defined in their own packages, imported only when they run (or for --help).
+_LAZY = {
+    "service": "ecrd.service.commands:service",
+    "get-authorization-token": "ecrd.awscli:get_authorization_token",
+    "get-login-password": "ecrd.awscli:get_login_password",
+}
 
 
-@dataclass
-class _Options:
-    config: Path | None = None
-    log_level: str | None = None
-    log_format: str | None = None
-
-
-def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None:
-    # The same options are accepted before and after the command's name; the later wins.
-    if value is not None and param.name is not None:
-        options = ctx.find_root().meta.setdefault(_META, _Options())
-        setattr(options, param.name, value)
-
-
-def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(
-        (
-            click.option(
-                "-c",
-                "--config",
-                type=click.Path(dir_okay=False, path_type=Path),
-                help="Configuration file [default: $ECRD_CONFIG, ~/.config/ecrd/config.yaml, /etc/ecrd/config.yaml].",
-            ),
-            click.option(
-                "--log-level",
-                type=click.Choice(list(LEVELS), case_sensitive=False),
-                help="Least severe log events shown.",
-            ),
-            click.option(
-                "--log-format",
-                type=click.Choice(["json", "console"]),
-                help="JSON lines, or a console format [default: console on a TTY, else json].",
-            ),
-        )
-    ):
-        func = option(func)
-    for param in getattr(func, "__click_params__", []):
-        if param.name in ("config", "log_level", "log_format"):
-            param.expose_value = False
-            param.callback = _remember
-    return func
-
-
-def _options(ctx: click.Context) -> _Options:
-    options: _Options = ctx.find_root().meta.get(_META, _Options())
-    return options
-
-
-def _setup(ctx: click.Context, *, default_level: str) -> Path:
-    options = _options(ctx)
-    configure_logging(
-        level=options.log_level or default_level,
-        log_format=options.log_format,  # type: ignore[arg-type]
-    )
-    return options.config or default_config_path()
-
-
-def _fail(error: EcrdError) -> None:
-    click.echo(f"Error: {error}", err=True)
-    sys.exit(error.exit_code)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=EcrdGroup, lazy=_LAZY, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="ecrd")
-@_common_options
+@common_options()
 def cli() -> None:
     """Keep Amazon ECR registry logins fresh in docker's config.json and netrc files."""
 
 
 @cli.command()
-@_common_options
+@common_options()
 @click.pass_context
 def refresh(ctx: click.Context) -> None:
     """Refresh every registry once now, write the outputs, and exit.
 
     Exit status: 0 all refreshed, 1 any registry or output failed, 2 bad configuration.
     """
-    from ecrd.round import run_round  # noqa: PLC0415 - keeps `ecrd --help` quick
+    from ecrd.config import load_config  # noqa: PLC0415 -- see the module's docstring
+    from ecrd.round import run_round  # noqa: PLC0415
+    from ecrd.state import StateStore, default_state_dir  # noqa: PLC0415
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
-    path = _setup(ctx, default_level="warning")
-    try:
-        config = load_config(path)
-        result = run_round(
-            config=config, source=EcrTokenSource(), store=StateStore(default_state_dir())
-        )
-    except EcrdError as exc:
-        _fail(exc)
-        return
+    setup_logging(ctx, default_level="warning")
+    config = load_config(config_path(ctx))
+    result = run_round(
+        config=config, source=EcrTokenSource(), store=StateStore(default_state_dir())
+    )
     _print_round(config, result)
     sys.exit(0 if result.ok else 1)
 
 
 def _print_round(config: Config, result: RoundResult) -> None:
+    from ecrd.config.durations import format_duration  # noqa: PLC0415
+
     now = datetime.now(timezone.utc)
     width = max((len(h.host) for h in result.hosts), default=0)
     for host in result.hosts:
@@ -132,7 +71,7 @@ def _print_round(config: Config, result: RoundResult) -> None:
             click.echo(f"{host.host:<{width}}  FAILED  {host.error}")
             continue
         expiry = (
-            f"expires {host.expires_at:%Y-%m-%d %H:%M:%S}Z (in {_human(host.expires_at - now)})"
+            f"expires {host.expires_at:%Y-%m-%d %H:%M:%S}Z (in {format_duration(host.expires_at - now, rounded=True)})"
             if host.expires_at
             else "no expiry"
         )
@@ -153,50 +92,28 @@ def _display_path(path: str) -> str:
     return "~" + path[len(home) :] if path.startswith(home + os.sep) else path
 
 
-def _human(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
-
-
 @cli.command()
-@_common_options
-@click.option(
-    "--clock-check",
-    type=click.FloatRange(min=0.05),
-    hidden=True,
-    help="Seconds between checks for a wall-clock jump (tests).",
-)
+@common_options()
 @click.pass_context
-def run(ctx: click.Context, clock_check: float | None) -> None:
+def run(ctx: click.Context) -> None:
     """Run the daemon in the foreground: refresh ahead of expiry, reload on change.
 
     Stops on SIGTERM or SIGINT (exit 0); SIGHUP reloads. Exit 2 when the configuration is
     invalid at start.
     """
-    from ecrd.daemon.lifecycle import CLOCK_CHECK, Daemon  # noqa: PLC0415
+    from ecrd.daemon.lifecycle import Daemon  # noqa: PLC0415 -- see the module's docstring
+    from ecrd.state import StateStore, default_state_dir  # noqa: PLC0415
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
-    path = _setup(ctx, default_level="info")
+    setup_logging(ctx, default_level="info")
     daemon = Daemon(
-        config_path=path,
-        source=EcrTokenSource(),
-        store=StateStore(default_state_dir()),
-        clock_check=timedelta(seconds=clock_check) if clock_check else CLOCK_CHECK,
+        config_path=config_path(ctx), source=EcrTokenSource(), store=StateStore(default_state_dir())
     )
-    try:
-        code = daemon.run()
-    except EcrdError as exc:
-        _fail(exc)
-        return
-    sys.exit(code)
+    sys.exit(daemon.run())
 
 
 @cli.command()
-@_common_options
+@common_options()
 @click.option(
     "--output",
     "output_format",
@@ -212,15 +129,12 @@ def status(ctx: click.Context, output_format: str) -> None:
     Reads the state directory, so it works while the daemon runs. Exit status: 0 all fresh,
     1 any expired or failing, 2 no state yet.
     """
+    from ecrd.state import StateStore, default_state_dir  # noqa: PLC0415
     from ecrd.status import exit_code, render_json, render_table  # noqa: PLC0415
 
-    _setup(ctx, default_level="warning")
+    setup_logging(ctx, default_level="warning")
     store = StateStore(default_state_dir())
-    try:
-        state = store.read()
-    except EcrdError as exc:
-        _fail(exc)
-        return
+    state = store.read()
     now = datetime.now(timezone.utc)
     if state is None:
         click.echo(
@@ -235,7 +149,7 @@ def status(ctx: click.Context, output_format: str) -> None:
 
 
 @cli.command()
-@_common_options
+@common_options(config=False)
 @click.option(
     "--token-lifetime",
     default="60s",
@@ -253,9 +167,10 @@ def demo(ctx: click.Context, token_lifetime: str, directory: Path | None) -> Non
 
     Runs until Ctrl-C, then removes its temporary directory.
     """
+    from ecrd.config.durations import parse_duration  # noqa: PLC0415
     from ecrd.emulator.demo import run_demo  # noqa: PLC0415
 
-    _setup(ctx, default_level="info")
+    setup_logging(ctx, default_level="info")
     try:
         lifetime = parse_duration(token_lifetime)
     except ValueError as exc:
@@ -264,20 +179,21 @@ def demo(ctx: click.Context, token_lifetime: str, directory: Path | None) -> Non
 
 
 @cli.command("check-config")
-@_common_options
+@common_options()
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
     """Validate the configuration and print it normalized (defaults filled in).
 
     Exit status: 0 valid, 2 invalid (each error names FILE:LINE:COLUMN).
     """
-    path = _setup(ctx, default_level="warning")
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        for error in exc.errors:
-            click.echo(f"Error: {error}", err=True)
-        sys.exit(exc.exit_code)
+    import yaml  # noqa: PLC0415 -- see the module's docstring
+
+    from ecrd.config import load_config  # noqa: PLC0415
+
+    # No logging set-up: reading a configuration logs nothing, and structlog would double
+    # the time this command takes.
+    path = config_path(ctx)
+    config = load_config(path)
     click.echo(f"# {path}: valid", nl=True)
     click.echo(
         yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=False), nl=False
@@ -285,7 +201,7 @@ def check_config(ctx: click.Context) -> None:
 
 
 @cli.command()
-@_common_options
+@common_options(config=False)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port; 0 picks a free one.")
 @click.option(
@@ -307,19 +223,15 @@ def emulator(
 
     For tests, CI and demos: point endpoint_url (or AWS_ENDPOINT_URL) at it. Stop with Ctrl-C.
     """
+    from ecrd.config.durations import parse_duration  # noqa: PLC0415
     from ecrd.emulator.server import serve  # noqa: PLC0415
 
-    _setup(ctx, default_level="info")
+    setup_logging(ctx, default_level="info")
     try:
         lifetime = parse_duration(token_lifetime)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--token-lifetime") from exc
     serve(host=host, port=port, token_lifetime=lifetime, stable_passwords=stable_passwords)
-
-
-cli.add_command(service)
-cli.add_command(get_authorization_token)
-cli.add_command(get_login_password)
 
 
 def main() -> None:

@@ -195,7 +195,10 @@ class TestRegions:
 
     def test_no_hint_when_nothing_is_close(self):
         """A region far from every known one gets no suggestion."""
-        assert check_region("zz-nowhere-42").startswith("unknown region 'zz-nowhere-42'; ")
+        problem = check_region("zz-nowhere-42")
+
+        assert problem is not None
+        assert problem.startswith("unknown region 'zz-nowhere-42'; ")
 
 
 class TestRegistryIdLength:
