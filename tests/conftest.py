@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
+import structlog
 
 from ecrd.emulator.server import Emulator
 
@@ -70,12 +71,24 @@ def stable_emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture(autouse=True)
-def _reset_library_log_handler() -> Iterator[None]:
-    """CLI tests install a root handler on a stream pytest closes afterwards: remove it."""
+def _reset_logging() -> Iterator[None]:
+    """Each test starts with structlog's defaults and no log handler of ecrd installed.
+
+    CLI tests configure structlog (and a root handler) on a stream pytest closes after the
+    test; a later test would otherwise log into it, or see another test's level.
+    """
+    _reset_logs()
     yield
+    _reset_logs()
+
+
+def _reset_logs() -> None:
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
     root = logging.getLogger()
     for handler in [h for h in root.handlers if type(h).__name__ == "_LibraryLogs"]:
         root.removeHandler(handler)
+    logging.getLogger("botocore").setLevel(logging.NOTSET)
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from ecrd.cli import cli
+from ecrd.cli_options import EcrdGroup
 from ecrd.emulator.server import Emulator, Fault
+from ecrd.errors import ConfigError, StateError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -169,3 +174,147 @@ class TestGlobalOptions:
 
         assert 0 == result.exit_code
         assert result.stdout.startswith("ecrd, version ")
+
+    def test_later_option_wins(self, runner, tmp_path, emulator):
+        """An option given before and after the command's name keeps the later value."""
+        path = config_file(tmp_path, emulator)
+
+        result = runner.invoke(
+            cli, ["-c", str(tmp_path / "nope.yaml"), "check-config", "-c", str(path)]
+        )
+
+        assert 0 == result.exit_code, result.output
+        assert f"# {path}: valid" == result.stdout.splitlines()[0]
+
+    def test_region_unknown_to_botocore(self, runner, tmp_path):
+        """check-config says what refresh would: an unknown region, the closest one, where."""
+        path = tmp_path / "config.yaml"
+        path.write_text("registries:\n  - 111111111111.dkr.ecr.us-wets-2.amazonaws.com\n")
+
+        result = runner.invoke(cli, ["check-config", "-c", str(path)])
+
+        assert 2 == result.exit_code
+        assert result.stderr.startswith(
+            f"Error: {path}:2:5: unknown region 'us-wets-2' (did you mean 'us-west-2'?)"
+        )
+
+
+class TestConfigOnlyWhereRead:
+    @pytest.mark.parametrize("command", ["get-login-password", "get-authorization-token"])
+    def test_aws_cli_commands_refuse_config_before_their_name(self, runner, command):
+        """-c before an AWS CLI command is the same usage error (252) as after it."""
+        before = runner.invoke(cli, ["--config", "x.yaml", command])
+        after = runner.invoke(cli, [command, "--config", "x.yaml"])
+
+        assert (252, 252) == (before.exit_code, after.exit_code)
+        assert after.stderr == before.stderr
+        assert "--config" in before.stderr
+
+    @pytest.mark.parametrize("command", ["demo", "emulator"])
+    @pytest.mark.parametrize("where", ["before", "after"])
+    def test_demo_and_emulator_take_no_config(self, runner, command, where):
+        """The demo and the emulator read no configuration: -c is a usage error, not ignored."""
+        args = ["-c", "x.yaml", command] if where == "before" else [command, "-c", "x.yaml"]
+
+        result = runner.invoke(cli, args)
+
+        assert 2 == result.exit_code
+        assert "No such option" in result.stderr
+
+    def test_emulator_help_does_not_list_config(self, runner):
+        """The emulator's --help shows the log options and not -c/--config."""
+        result = runner.invoke(cli, ["emulator", "--help"])
+
+        assert 0 == result.exit_code
+        assert "--log-level" in result.stdout
+        assert "--config" not in result.stdout
+
+
+class TestHelp:
+    def test_summaries_are_whole(self, runner):
+        """The --help of ecrd shows each command's whole first sentence, never cut with "..."."""
+        result = runner.invoke(cli, ["--help"])
+
+        assert 0 == result.exit_code
+        commands = result.stdout.partition("Commands:")[2]
+        assert "..." not in commands
+        shown = "".join(commands.split())  # wrapped lines, read as one
+        for name in ("get-login-password", "get-authorization-token", "emulator", "run"):
+            first = cli.get_command(click.Context(cli), name).help.split(".")[0]  # type: ignore[union-attr]
+            assert f"{name}{''.join(first.split())}." in shown
+
+
+class TestErrors:
+    def test_ecrd_error_becomes_error_line_and_exit_code(self, runner):
+        """An EcrdError from any command is 'Error: <message>' on stderr, with its exit code."""
+        group = EcrdGroup("g")
+
+        @group.command()
+        def broken() -> None:
+            raise StateError("cannot read /state/state.json: permission denied")
+
+        result = runner.invoke(group, ["broken"])
+
+        assert 1 == result.exit_code
+        assert "Error: cannot read /state/state.json: permission denied\n" == result.stderr
+
+    def test_config_error_prints_each_error(self, runner):
+        """A ConfigError with several mistakes prints one 'Error:' line for each."""
+        group = EcrdGroup("g")
+
+        @group.command()
+        def bad() -> None:
+            raise ConfigError("a\nb", errors=("f:1:1: a", "f:2:1: b"))
+
+        result = runner.invoke(group, ["bad"])
+
+        assert 2 == result.exit_code
+        assert "Error: f:1:1: a\nError: f:2:1: b\n" == result.stderr
+
+    def test_other_exceptions_keep_their_traceback(self, runner):
+        """Anything but an EcrdError is a bug: it is not turned into an error line."""
+        group = EcrdGroup("g")
+
+        @group.command()
+        def bug() -> None:
+            raise KeyError("x")
+
+        result = runner.invoke(group, ["bug"])
+
+        assert isinstance(result.exception, KeyError)
+
+
+class TestStartCost:
+    """What a command imports decides how fast it starts: count modules, not milliseconds."""
+
+    @pytest.mark.parametrize(
+        ("command", "absent"),
+        [
+            ("--version", ["yaml", "structlog", "botocore", "ecrd.config", "ecrd.awscli"]),
+            ("check-config", ["structlog", "botocore", "boto3", "ecrd.awscli", "ecrd.service"]),
+        ],
+    )
+    def test_imports_only_what_the_command_runs(self, tmp_path, command, absent):
+        """--version and check-config load neither structlog, boto3, nor other commands.
+
+        Nor importlib.metadata (for the version) or pydantic.
+        """
+        path = tmp_path / "config.yaml"
+        path.write_text("registries:\n  - 111111111111.dkr.ecr.us-west-2.amazonaws.com\n")
+        code = (
+            "import json, sys\n"
+            "from ecrd.cli import cli\n"
+            "try:\n    cli()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+        )
+        args = [command] if command == "--version" else [command, "-c", str(path)]
+
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+        )
+
+        loaded = json.loads(done.stderr.splitlines()[-1])
+        unwanted = (*absent, "importlib.metadata", "pydantic")
+        assert [] == [
+            m for m in loaded if m in unwanted or m.startswith(tuple(f"{u}." for u in unwanted))
+        ]

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 
+import pytest
 import structlog
 
 from ecrd.logs import configure_logging
@@ -40,3 +41,17 @@ class TestConfigureLogging:
             event["logger"],
         )
         assert 1 == sum(type(h).__name__ == "_LibraryLogs" for h in logging.getLogger().handlers)
+
+
+@pytest.mark.xdist_group("structlog-reset")  # the two tests run in order, in one process
+class TestReset:
+    def test_a_test_configures_logging(self):
+        """A test may leave structlog writing JSON into a stream it owns (see the next)."""
+        configure_logging(log_format="json", level="error", stream=io.StringIO())
+
+        assert structlog.is_configured()
+
+    def test_the_next_test_starts_from_structlogs_defaults(self):
+        """The autouse reset in conftest undoes any configuration a test left behind."""
+        assert not structlog.is_configured()
+        assert not [h for h in logging.getLogger().handlers if type(h).__name__ == "_LibraryLogs"]
