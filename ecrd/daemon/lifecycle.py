@@ -216,6 +216,10 @@ class Daemon:
         if ready is not None:
             self._notifier.ready(ready)
 
+    def request_stop(self) -> None:
+        """Ask ``run()`` to stop (from any thread)."""
+        self._commands.put("stop")
+
     def request_reload(self) -> None:
         """Ask ``run()`` to reload the configuration (from any thread)."""
         self._commands.put("reload")
