@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ecrd import __version__
-from ecrd.cli_options import EcrdGroup, common_options, config_path, setup_logging
+from ecrd.cli_options import EcrdGroup, common_options, config_path, set_up_logging
 
 if TYPE_CHECKING:
     from ecrd.config.model import Config
@@ -33,13 +33,13 @@ _LAZY = {
 
 @click.group(cls=EcrdGroup, lazy=_LAZY, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="ecrd")
-@common_options()
+@common_options
 def cli() -> None:
     """Keep Amazon ECR registry logins fresh in docker's config.json and netrc files."""
 
 
 @cli.command()
-@common_options()
+@common_options
 @click.pass_context
 def refresh(ctx: click.Context) -> None:
     """Refresh every registry once now, write the outputs, and exit.
@@ -51,7 +51,7 @@ def refresh(ctx: click.Context) -> None:
     from ecrd.state import StateStore, default_state_dir  # noqa: PLC0415
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
-    setup_logging(ctx, default_level="warning")
+    set_up_logging(ctx, default_level="warning")
     config = load_config(config_path(ctx))
     result = run_round(
         config=config, source=EcrTokenSource(), store=StateStore(default_state_dir())
@@ -93,7 +93,7 @@ def _display_path(path: str) -> str:
 
 
 @cli.command()
-@common_options()
+@common_options
 @click.pass_context
 def run(ctx: click.Context) -> None:
     """Run the daemon in the foreground: refresh ahead of expiry, reload on change.
@@ -105,7 +105,7 @@ def run(ctx: click.Context) -> None:
     from ecrd.state import StateStore, default_state_dir  # noqa: PLC0415
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
-    setup_logging(ctx, default_level="info")
+    set_up_logging(ctx, default_level="info")
     daemon = Daemon(
         config_path=config_path(ctx), source=EcrTokenSource(), store=StateStore(default_state_dir())
     )
@@ -113,7 +113,7 @@ def run(ctx: click.Context) -> None:
 
 
 @cli.command()
-@common_options()
+@common_options
 @click.option(
     "--output",
     "output_format",
@@ -132,7 +132,7 @@ def status(ctx: click.Context, output_format: str) -> None:
     from ecrd.state import StateStore, default_state_dir  # noqa: PLC0415
     from ecrd.status import exit_code, render_json, render_table  # noqa: PLC0415
 
-    setup_logging(ctx, default_level="warning")
+    set_up_logging(ctx, default_level="warning")
     store = StateStore(default_state_dir())
     state = store.read()
     now = datetime.now(timezone.utc)
@@ -170,7 +170,7 @@ def demo(ctx: click.Context, token_lifetime: str, directory: Path | None) -> Non
     from ecrd.config.durations import parse_duration  # noqa: PLC0415
     from ecrd.emulator.demo import run_demo  # noqa: PLC0415
 
-    setup_logging(ctx, default_level="info")
+    set_up_logging(ctx, default_level="info")
     try:
         lifetime = parse_duration(token_lifetime)
     except ValueError as exc:
@@ -179,7 +179,7 @@ def demo(ctx: click.Context, token_lifetime: str, directory: Path | None) -> Non
 
 
 @cli.command("check-config")
-@common_options()
+@common_options
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
     """Validate the configuration and print it normalized (defaults filled in).
@@ -226,7 +226,7 @@ def emulator(
     from ecrd.config.durations import parse_duration  # noqa: PLC0415
     from ecrd.emulator.server import serve  # noqa: PLC0415
 
-    setup_logging(ctx, default_level="info")
+    set_up_logging(ctx, default_level="info")
     try:
         lifetime = parse_duration(token_lifetime)
     except ValueError as exc:

@@ -1,7 +1,8 @@
 """The click layer every ecrd command shares: common options, lazy commands, exit codes.
 
-- ``common_options()`` adds ``-c/--config`` (unless ``config=False``), ``--log-level`` and
-  ``--log-format`` to a command or a group; ``given_options(ctx)`` reads them.
+- ``common_options`` adds ``-c/--config`` (unless ``config=False``), ``--log-level`` and
+  ``--log-format`` to a command or a group; ``chosen_options(ctx)`` reads them, and
+  ``set_up_logging`` applies the log options.
 - ``EcrdGroup`` moves the common options written before a command's name to just after it
   (``ecrd -c PATH refresh`` is read as ``ecrd refresh -c PATH``), so each command parses the
   options it takes and rejects, in its own words, those it does not (``-c`` to the AWS CLI
@@ -20,7 +21,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 from click.core import ParameterSource
@@ -49,14 +50,23 @@ class CommonOptions:
     log_format: str | None = None
 
 
-def common_options(*, config: bool = True, config_help: str = CONFIG_HELP) -> Callable[[_F], _F]:
-    """Add the common options to a command or a group; read them with ``given_options``.
+@overload
+def common_options(func: _F, /) -> _F: ...
+@overload
+def common_options(
+    *, config: bool = True, config_help: str = CONFIG_HELP
+) -> Callable[[_F], _F]: ...
+def common_options(
+    func: _F | None = None, /, *, config: bool = True, config_help: str = CONFIG_HELP
+) -> _F | Callable[[_F], _F]:
+    """Add the common options to a command or a group; read them with ``chosen_options``.
 
-    ``config=False`` for a command that reads no configuration: ``-c`` is then an unknown
-    option to it, before or after its name.
+    Used bare (``@common_options``) or with options: ``config=False`` for a command that
+    reads no configuration (``-c`` is then an unknown option to it, before or after its
+    name), ``config_help`` for another help text of ``-c``.
     """
 
-    def decorate(func: _F) -> _F:
+    def decorate(command: _F) -> _F:
         options = [
             click.option(
                 "--log-level",
@@ -86,20 +96,20 @@ def common_options(*, config: bool = True, config_help: str = CONFIG_HELP) -> Ca
                 ),
             )
         for option in reversed(options):
-            func = option(func)
-        return func
+            command = option(command)
+        return command
 
-    return decorate
+    return decorate if func is None else decorate(func)
 
 
-def given_options(ctx: click.Context) -> CommonOptions:
+def chosen_options(ctx: click.Context) -> CommonOptions:
     """The common options given to this command or before its name, the last one winning."""
     return CommonOptions(**ctx.meta.get(_OPTIONS, {}))
 
 
 def config_path(ctx: click.Context) -> Path:
     """The configuration file: ``-c``, else ``$ECRD_CONFIG``, else the default paths."""
-    given = given_options(ctx).config
+    given = chosen_options(ctx).config
     if given is not None:
         return given
     from ecrd.config.load import default_config_path  # noqa: PLC0415 -- YAML only when read
@@ -107,15 +117,16 @@ def config_path(ctx: click.Context) -> Path:
     return default_config_path()
 
 
-def setup_logging(ctx: click.Context, *, default_level: str) -> None:
-    """Send log events to stderr at ``--log-level`` (else ``default_level``), as asked."""
+def set_up_logging(ctx: click.Context, *, default_level: str) -> CommonOptions:
+    """Send log events to stderr at ``--log-level`` (else ``default_level``); the options."""
     from ecrd.logs import configure_logging  # noqa: PLC0415 -- structlog only when logging
 
-    options = given_options(ctx)
+    options = chosen_options(ctx)
     configure_logging(
         level=options.log_level or default_level,
         log_format=options.log_format,  # type: ignore[arg-type]  # one of the Choice
     )
+    return options
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None:
@@ -180,3 +191,13 @@ class EcrdGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+__all__ = [
+    "CommonOptions",
+    "EcrdGroup",
+    "chosen_options",
+    "common_options",
+    "config_path",
+    "set_up_logging",
+]
