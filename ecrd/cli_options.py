@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
-from click.core import ParameterSource
 
 from ecrd.errors import ConfigError, EcrdError
 
@@ -37,8 +36,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 CONFIG_HELP = (
     "Configuration file [default: $ECRD_CONFIG, ~/.config/ecrd/config.yaml, /etc/ecrd/config.yaml]."
 )
-_OPTIONS = "ecrd.options"  # ctx.meta key, shared by a command and its groups
-_COMMON = ("config", "log_level", "log_format")
+_OPTIONS = "ecrd.options"  # ctx.meta keys, shared by a command and its groups
+_MOVED = "ecrd.moved-options"
+_VALUED = ("-c", "--config", "--log-level", "--log-format")  # each takes the next word
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,26 @@ def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None
         ctx.meta.setdefault(_OPTIONS, {})[param.name] = value
 
 
+def _split_common(args: list[str]) -> tuple[list[str], list[str]]:
+    """The common options before the command's name, as typed, and the other words."""
+    moved: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args) and args[index].startswith("-") and args[index] != "--":
+        word = args[index]
+        index += 1
+        if word in _VALUED:
+            moved += [word, *args[index : index + 1]]
+            index += 1
+        elif word.startswith(tuple(f"{name}=" for name in _VALUED[1:])) or (
+            word.startswith("-c") and not word.startswith("--")  # -cPATH
+        ):
+            moved.append(word)
+        else:
+            rest.append(word)  # --help, --version: the group's own
+    return moved, rest + args[index:]
+
+
 class EcrdGroup(click.Group):
     """A group whose commands may live in other modules, imported when they run.
 
@@ -159,17 +179,22 @@ class EcrdGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse the group's own options; keep the common ones aside for the command."""
+        moved, rest = _split_common(args)
+        ctx.meta[_MOVED] = moved
+        return super().parse_args(ctx, rest)
+
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
-        """The command, with the common options given before its name moved after it."""
+        """The command, with the common options given before its name moved after it.
+
+        They are moved as they were typed (``-c PATH``, ``--config=PATH``), so a command
+        that does not take one says so in the user's own words.
+        """
         name, command, rest = super().resolve_command(ctx, args)
-        values = ctx.meta.get(_OPTIONS, {})
-        moved: list[str] = []
-        for option in _COMMON:
-            if ctx.get_parameter_source(option) is ParameterSource.COMMANDLINE:
-                moved += [f"--{option.replace('_', '-')}", str(values[option])]
-        return name, command, [*moved, *rest]
+        return name, command, [*ctx.meta.get(_MOVED, []), *rest]
 
     def invoke(self, ctx: click.Context) -> Any:  # noqa: ANN401 -- the command's result
         """Run the command; an EcrdError becomes ``Error: <message>`` and its exit code."""

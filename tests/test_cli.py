@@ -180,7 +180,7 @@ class TestGlobalOptions:
         path = config_file(tmp_path, emulator)
 
         result = runner.invoke(
-            cli, ["-c", str(tmp_path / "nope.yaml"), "check-config", "-c", str(path)]
+            cli, [f"--config={tmp_path / 'nope.yaml'}", "check-config", "-c", str(path)]
         )
 
         assert 0 == result.exit_code, result.output
@@ -201,14 +201,15 @@ class TestGlobalOptions:
 
 class TestConfigOnlyWhereRead:
     @pytest.mark.parametrize("command", ["get-login-password", "get-authorization-token"])
-    def test_aws_cli_commands_refuse_config_before_their_name(self, runner, command):
+    @pytest.mark.parametrize("option", [["-c", "x.yaml"], ["--config", "x.yaml"], ["-cx.yaml"]])
+    def test_aws_cli_commands_refuse_config_before_their_name(self, runner, command, option):
         """-c before an AWS CLI command is the same usage error (252) as after it."""
-        before = runner.invoke(cli, ["--config", "x.yaml", command])
-        after = runner.invoke(cli, [command, "--config", "x.yaml"])
+        before = runner.invoke(cli, [*option, command])
+        after = runner.invoke(cli, [command, *option])
 
         assert (252, 252) == (before.exit_code, after.exit_code)
         assert after.stderr == before.stderr
-        assert "--config" in before.stderr
+        assert option[0] in before.stderr
 
     @pytest.mark.parametrize("command", ["demo", "emulator"])
     @pytest.mark.parametrize("where", ["before", "after"])
