@@ -33,7 +33,7 @@ def group_of(*registries: Registry) -> Group:
 
 def source() -> EcrTokenSource:
     # One attempt keeps fault tests to one call each; retries are tested on their own.
-    return EcrTokenSource(max_attempts=1, connect_timeout=2, read_timeout=2)
+    return EcrTokenSource(max_attempts=1, attempt_timeout=timedelta(seconds=2))
 
 
 class TestFetch:
@@ -188,7 +188,7 @@ class TestErrors:
     def test_slow_endpoint_times_out(self, emulator: Emulator):
         """An endpoint that does not answer within the read timeout is reported as such."""
         emulator.inject(Fault(kind="hang", count=None))
-        tokens = EcrTokenSource(max_attempts=1, read_timeout=0.2)
+        tokens = EcrTokenSource(max_attempts=1, attempt_timeout=timedelta(seconds=1))
 
         with pytest.raises(TokenError, match="did not answer in time") as info:
             tokens.fetch(group_of(registry(endpoint_url=emulator.url)))
