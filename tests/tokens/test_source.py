@@ -15,20 +15,10 @@ from ecrd.errors import TokenError
 from ecrd.secret import Credentials, Secret
 from ecrd.tokens.source import EcrTokenSource, decode_token, fetch_all
 from tests.conftest import ACCESS_KEY
+from tests.tokens.groups import group_of, registry
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-
-def registry(
-    registry_id: str = "111111111111", region: str = "us-west-2", **kwargs: object
-) -> Registry:
-    host = f"{registry_id}.dkr.ecr.{region}.amazonaws.com"
-    return Registry(registry_id=registry_id, region=region, hosts=(host,), **kwargs)  # type: ignore[arg-type]
-
-
-def group_of(*registries: Registry) -> Group:
-    return Group(key=registries[0].group_key, registries=registries)
 
 
 def source() -> EcrTokenSource:
