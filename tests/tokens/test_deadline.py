@@ -37,7 +37,7 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def wait_until(condition, *, timeout: float = 10) -> bool:
+def wait_until(condition, *, timeout: float = 10):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if condition():

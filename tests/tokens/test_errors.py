@@ -83,7 +83,7 @@ class TestThrottled:
         )
 
     @pytest.mark.parametrize("kind", ["access_denied", "http500"])
-    def test_other_errors_are_not_throttled(self, emulator: Emulator, kind: str):
+    def test_other_errors_are_not_throttled(self, emulator: Emulator, kind):
         """Access denied and a server error are failures, not throttling."""
         emulator.inject(Fault(kind=kind, count=None))
 

@@ -7,7 +7,7 @@ a hung credential_process would no longer be killed, or role_arn would no longer
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import botocore.session
 from botocore.credentials import ProcessProvider
@@ -26,7 +26,7 @@ class TestBoundCredentialProcess:
     def test_the_profiles_credential_process_runs_through_the_given_popen(
         self, isolated_env: Path, tmp_path: Path
     ):
-        """botocore's ProcessProvider still takes `popen`, and its chain slot can be replaced."""
+        """Botocore's ProcessProvider still takes `popen`, and its chain slot can be replaced."""
         script = tmp_path / "creds.sh"
         answer = {"Version": 1, "AccessKeyId": "AKIDPROCESS00001", "SecretAccessKey": "s"}
         script.write_text(f"#!/bin/sh\necho '{json.dumps(answer)}'\n")
@@ -43,6 +43,7 @@ class TestBoundCredentialProcess:
         _internals.bound_credential_process(session, popen=Recording)
         credentials = session.get_credentials()
 
+        assert credentials is not None
         assert "AKIDPROCESS00001" == credentials.access_key
         assert 1 == len(started)
         resolver = session.get_component("credential_provider")
@@ -67,7 +68,9 @@ class TestAssumeRole:
                 service, region_name="us-west-2", **kw
             ),
         )
-        client = session.create_client("ecr", region_name="us-west-2", endpoint_url=emulator.url)
+        client: Any = session.create_client(
+            "ecr", region_name="us-west-2", endpoint_url=emulator.url
+        )
 
         assert [] == emulator.calls()
         client.get_authorization_token()
