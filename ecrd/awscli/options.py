@@ -129,9 +129,13 @@ def rewrite_args(
             out.extend(args[index - 1 :])
             break
         if not word.startswith("--") or len(word) == 2:  # noqa: PLR2004 - "--" alone
+            if word.startswith("-c") and not _NEGATIVE_NUMBER.fullmatch(word):
+                raise _ecrd_config_error(word)
             out.append(word)
             continue
         name, equals, value = word.partition("=")
+        if name == "--config":
+            raise _ecrd_config_error(name)
         name = _expand(name, names)
         if name in _LIST_OPTIONS:
             values = [value] if equals else []
@@ -145,6 +149,14 @@ def rewrite_args(
         else:
             out.append(name + equals + value)
     return out
+
+
+def _ecrd_config_error(option: str) -> AwsUsageError:
+    msg = (
+        f"{option}: the AWS CLI commands do not read ecrd's configuration (-c/--config); they "
+        "take the AWS CLI's options: --profile, --region, --endpoint-url ..."
+    )
+    return AwsUsageError(msg)
 
 
 def _expand(name: str, names: frozenset[str] | set[str]) -> str:

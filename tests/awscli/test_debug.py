@@ -150,7 +150,7 @@ class TestMask:
                 ("ACCESSSECRET", "IDSECRET", "REFRESHSECRET"),
             ),
             (
-                "'body': b'{\"clientId\": \"cid\", \"clientSecret\": \"CLIENTSECRET\", "
+                '\'body\': b\'{"clientId": "cid", "clientSecret": "CLIENTSECRET", '
                 '"grantType": "refresh_token", "refreshToken": "REFRESH2"}\'',
                 ("CLIENTSECRET", "REFRESH2"),
             ),
