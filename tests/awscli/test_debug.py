@@ -133,51 +133,67 @@ class TestMask:
         [
             # STS AssumeRole (XML)
             (
-                "b'<Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>XMLSECRET"
-                "</SecretAccessKey><SessionToken>XMLSESSION</SessionToken></Credentials>'",
+                (
+                    "b'<Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>XMLSECRET"
+                    "</SecretAccessKey><SessionToken>XMLSESSION</SessionToken></Credentials>'"
+                ),
                 ("XMLSECRET", "XMLSESSION"),
             ),
             # SSO GetRoleCredentials (JSON)
             (
-                'b\'{"roleCredentials":{"accessKeyId":"ASIAY","secretAccessKey":"SSOSECRET",'
-                '"sessionToken":"SSOSESSION","expiration":1700000000000}}\'',
+                (
+                    'b\'{"roleCredentials":{"accessKeyId":"ASIAY","secretAccessKey":"SSOSECRET",'
+                    '"sessionToken":"SSOSESSION","expiration":1700000000000}}\''
+                ),
                 ("SSOSECRET", "SSOSESSION"),
             ),
             # SSO OIDC CreateToken and RegisterClient (JSON)
             (
-                'b\'{"accessToken":"ACCESSSECRET","expiresIn":28800,"idToken":"IDSECRET",'
-                '"refreshToken":"REFRESHSECRET","tokenType":"Bearer"}\'',
+                (
+                    'b\'{"accessToken":"ACCESSSECRET","expiresIn":28800,"idToken":"IDSECRET",'
+                    '"refreshToken":"REFRESHSECRET","tokenType":"Bearer"}\''
+                ),
                 ("ACCESSSECRET", "IDSECRET", "REFRESHSECRET"),
             ),
             (
-                '\'body\': b\'{"clientId": "cid", "clientSecret": "CLIENTSECRET", '
-                '"grantType": "refresh_token", "refreshToken": "REFRESH2"}\'',
+                (
+                    '\'body\': b\'{"clientId": "cid", "clientSecret": "CLIENTSECRET", '
+                    '"grantType": "refresh_token", "refreshToken": "REFRESH2"}\''
+                ),
                 ("CLIENTSECRET", "REFRESH2"),
             ),
             # credential_process output (JSON), with an escaped quote in a value
             (
-                '{"Version": 1, "AccessKeyId": "AKIDZ", "SecretAccessKey": "PROC\\"SECRET", '
-                '"SessionToken": "PROCSESSION"}',
+                (
+                    '{"Version": 1, "AccessKeyId": "AKIDZ", "SecretAccessKey": "PROC\\"SECRET", '
+                    '"SessionToken": "PROCSESSION"}'
+                ),
                 ("PROC", "SECRET", "PROCSESSION"),
             ),
             # ECR's answer
             (
-                'b\'{"authorizationData":[{"authorizationToken":"QVdTOlBBU1NXT1JE",'
-                '"expiresAt":1.7E9}]}\'',
+                (
+                    'b\'{"authorizationData":[{"authorizationToken":"QVdTOlBBU1NXT1JE",'
+                    '"expiresAt":1.7E9}]}\''
+                ),
                 ("QVdTOlBBU1NXT1JE",),
             ),
             # headers, as botocore's repr of a prepared request
             (
-                "headers={'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIDZ/20250101/"
-                "us-east-1/ecr/aws4_request, SignedHeaders=host;x-amz-date, "
-                f"Signature={SIGNATURE}', 'X-Amz-Security-Token': b'HEADERSESSION', "
-                "'x-amz-sso_bearer_token': b'BEARERSECRET'}",
+                (
+                    "headers={'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIDZ/20250101/"
+                    "us-east-1/ecr/aws4_request, SignedHeaders=host;x-amz-date, "
+                    f"Signature={SIGNATURE}', 'X-Amz-Security-Token': b'HEADERSESSION', "
+                    "'x-amz-sso_bearer_token': b'BEARERSECRET'}"
+                ),
                 (SIGNATURE, "HEADERSESSION", "BEARERSECRET"),
             ),
             # botocore's signing log: canonical request and signature
             (
-                "CanonicalRequest:\nPOST\n/\n\nhost:api.ecr.us-east-1.amazonaws.com\n"
-                f"x-amz-security-token:CANONSESSION\n\nSignature:\n{SIGNATURE}",
+                (
+                    "CanonicalRequest:\nPOST\n/\n\nhost:api.ecr.us-east-1.amazonaws.com\n"
+                    f"x-amz-security-token:CANONSESSION\n\nSignature:\n{SIGNATURE}"
+                ),
                 ("CANONSESSION", SIGNATURE),
             ),
             ("Authorization: Bearer OPAQUEBEARER", ("OPAQUEBEARER",)),
