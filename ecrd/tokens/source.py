@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -195,12 +196,7 @@ def check_region(key: GroupKey) -> None:
     """
     if key.endpoint_url is not None:
         return
-    session = botocore.session.get_session()
-    known = {
-        region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("ecr", partition, allow_non_regional=False)
-    }
+    known = _known_regions()
     if key.region in known:
         return
     close = difflib.get_close_matches(key.region, sorted(known), n=1)
@@ -210,6 +206,17 @@ def check_region(key: GroupKey) -> None:
         "upgrade botocore or set endpoint_url"
     )
     raise TokenError(msg, code="UnknownRegion")
+
+
+@functools.cache
+def _known_regions() -> frozenset[str]:
+    # botocore's endpoint data, read once: it is the installed botocore's and never changes.
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ecr", partition, allow_non_regional=False)
+    )
 
 
 def _utc(value: object, *, group: str) -> datetime:

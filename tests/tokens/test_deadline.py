@@ -134,3 +134,24 @@ class TestSilentEndpoint:
         assert elapsed < HANG_BOUND
         # botocore would retry a read timeout; no retry starts after the deadline.
         assert 1 == connections
+
+    def test_a_hung_sts_call_fails_within_the_timeout(
+        self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    ):
+        """A role whose STS endpoint never answers: gave up, naming STS's URL; ECR never called."""
+        source = EcrTokenSource(attempt_timeout=timedelta(seconds=1))
+        with SilentEndpoint() as sts:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts.url)
+            group = group_of(
+                registry(endpoint_url=emulator.url, role_arn="arn:aws:iam::210987654321:role/r")
+            )
+
+            with pytest.raises(TokenError) as info:
+                source.fetch(group)
+            for thread in attempt_threads():
+                thread.join(HANG_BOUND)
+
+        assert f"group {group.name}: gave up after 1 s: {sts.url}/ did not answer in time" == str(
+            info.value
+        )
+        assert [] == emulator.calls()
