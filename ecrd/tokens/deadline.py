@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 T = TypeVar("T")
 
@@ -127,6 +127,29 @@ def run_attempt(work: Callable[[], T], *, timeout: float, name: str, waiting_for
     if outcome.error is not None:
         raise outcome.error
     return outcome.value  # type: ignore[return-value] # set when work() returned
+
+
+@contextlib.contextmanager
+def holding(lock: threading.Lock) -> Iterator[None]:
+    """Hold ``lock``, waiting for it no longer than the current attempt has left.
+
+    A thread stuck behind a hung identity's lock then ends with its attempt, instead of
+    waiting for ever and piling up at each retry.
+
+    Raises:
+        GaveUp: the lock was not free before the deadline.
+    """
+    attempt = _current.get()
+    if attempt is None:
+        acquired = lock.acquire()
+    else:
+        acquired = lock.acquire(timeout=max(attempt.remaining(), 0))
+    if not acquired and attempt is not None:
+        raise attempt.gave_up()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def check_deadline(request: object = None, **_kwargs: object) -> None:

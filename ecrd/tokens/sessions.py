@@ -20,7 +20,7 @@ import botocore.session
 from ecrd.errors import NEEDS_LOGIN, TokenError
 from ecrd.tokens import _internals
 from ecrd.tokens.clients import create_client
-from ecrd.tokens.deadline import BoundedProcess, check_deadline, waiting_for
+from ecrd.tokens.deadline import BoundedProcess, check_deadline, holding, waiting_for
 
 if TYPE_CHECKING:
     from ecrd.config.model import GroupKey
@@ -79,7 +79,7 @@ class Sessions:
             TokenError: the profile asks a person for an MFA code.
             botocore's exceptions: the profile is missing, credentials cannot be loaded.
         """
-        with self._group_locks.get(key):
+        with holding(self._group_locks.get(key)):
             client = self._clients.get(key)
             if client is None:
                 session = self._session(Identity.of(key), region=key.region)
@@ -107,7 +107,7 @@ class Sessions:
                 del self._sessions[identity]
 
     def _session(self, identity: Identity, *, region: str) -> botocore.session.Session:
-        with self._identity_locks.get(identity):
+        with holding(self._identity_locks.get(identity)):
             session = self._sessions.get(identity)
             if session is None:
                 session = self._build(identity, region=region)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ecrd.errors import TokenError
+from ecrd.tokens.deadline import GaveUp, holding, run_attempt
 from ecrd.tokens.source import EcrTokenSource, fetch_all
 from tests.tokens.groups import (
     SilentEndpoint,
@@ -155,3 +156,25 @@ class TestSilentEndpoint:
             info.value
         )
         assert [] == emulator.calls()
+
+
+class TestHolding:
+    def test_a_thread_behind_a_hung_lock_ends_with_its_attempt(self):
+        """An attempt waiting for a lock another attempt holds gives up, and its thread ends."""
+        lock = threading.Lock()
+        lock.acquire()
+
+        def work() -> str:
+            with holding(lock):
+                return "never"
+
+        try:
+            with pytest.raises(GaveUp, match=r"gave up after 0.5 s: waiting for the lock"):
+                run_attempt(work, timeout=0.5, name="t", waiting_for="waiting for the lock")
+            threads = list(attempt_threads())
+            for thread in threads:
+                thread.join(HANG_BOUND)
+        finally:
+            lock.release()
+
+        assert [] == [t for t in threads if t.is_alive()]
