@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final, NoReturn
 import click
 
 from ecrd.awscli.debug import LOGGER, debug_logging
+from ecrd.awscli.inputs import load_cli_input
 from ecrd.awscli.options import (
     CONFIGURATION_ERROR,
     GENERAL_ERROR,
@@ -29,7 +30,6 @@ from ecrd.awscli.options import (
     ParameterError,
     SettingError,
     global_options,
-    load_cli_input,
     read_options,
     resolve_presentation,
     unpack_list,

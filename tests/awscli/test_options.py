@@ -7,12 +7,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from ecrd.awscli.inputs import load_cli_input
 from ecrd.awscli.options import (
     AwsUsageError,
     GlobalOptions,
     ParameterError,
     SettingError,
-    load_cli_input,
     resolve_presentation,
     rewrite_args,
     unpack_list,
