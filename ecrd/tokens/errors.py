@@ -139,6 +139,8 @@ _TABLE: Final[
     ((ParamValidationError,), "ParamValidation", _invalid),
     ((UnauthorizedSSOTokenError, TokenRetrievalError, SSOError), NEEDS_LOGIN, _sso),
     ((CredentialRetrievalError,), NEEDS_LOGIN, _process),
+    # A credential_process that cannot be started (missing, not executable).
+    ((OSError,), NEEDS_LOGIN, _process),
     ((EndpointConnectionError, ConnectTimeoutError), "EndpointUnreachable", _unreachable),
     ((ConnectionClosedError,), "ConnectionClosed", _closed),
     ((ReadTimeoutError,), "Timeout", _read_timeout),
@@ -173,7 +175,7 @@ def cli_errors() -> Iterator[None]:
             service_message=str(error.get("Message", "")),
             http_status=_status(exc),
         ) from exc
-    except BotoCoreError as exc:
+    except (BotoCoreError, OSError) as exc:
         row = _row(exc)
         raise TokenError(str(exc), code=row[0] if row else type(exc).__name__) from exc
     except ValueError as exc:
@@ -197,7 +199,7 @@ def group_errors(where: Where) -> Iterator[None]:
         raise TokenError(msg, code="Timeout") from exc
     except ClientError as exc:
         raise _client_error(exc, where) from exc
-    except (BotoCoreError, ValueError) as exc:
+    except (BotoCoreError, ValueError, OSError) as exc:
         row = _row(exc)
         if row is None:
             msg = f"group {where.group}: {type(exc).__name__}: {_one_line(str(exc))}"

@@ -293,3 +293,17 @@ class TestNeedsLogin:
 
         assert "NeedsLogin" == info.value.code
         assert [] == emulator.calls()
+
+    def test_missing_credential_process_needs_a_person(
+        self, emulator: Emulator, isolated_env: Path
+    ):
+        """A credential_process that cannot be started is a TokenError naming the profile."""
+        aws = isolated_env / ".aws"
+        aws.mkdir()
+        (aws / "config").write_text("[profile gone]\ncredential_process = /nonexistent/helper\n")
+
+        with pytest.raises(TokenError, match="from profile 'gone': .*No such file") as info:
+            source().fetch(group_of(registry(endpoint_url=emulator.url, profile="gone")))
+
+        assert "NeedsLogin" == info.value.code
+        assert [] == emulator.calls()
