@@ -25,12 +25,22 @@ class ConfigError(EcrdError):
         self.errors = errors or (message,)
 
 
+# The code of a TokenError for a login that needs a person (an SSO login, an MFA code).
+NEEDS_LOGIN = "NeedsLogin"
+# AWS error codes that mean "slow down"; HTTP 429 means it too, whatever the code.
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+_TOO_MANY_REQUESTS = 429
+
+
 class TokenError(EcrdError):
     """A group's credentials could not be fetched from ECR.
 
     ``code`` is the AWS error code when the service answered with an error (then
     ``operation`` names the call and ``service_message`` is the service's own message),
-    else ecrd's name for what failed (``NoCredentials``, ``EndpointUnreachable`` ...).
+    else ecrd's name for what failed (``NoCredentials``, ``Timeout``, ``NeedsLogin`` ...).
+    ``http_status`` is the HTTP status of the answer, when there was one.
     """
 
     def __init__(
@@ -38,15 +48,20 @@ class TokenError(EcrdError):
         message: str,
         *,
         code: str = "Unknown",
-        retryable: bool = True,
         operation: str | None = None,
         service_message: str | None = None,
+        http_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
-        self.retryable = retryable
         self.operation = operation
         self.service_message = service_message
+        self.http_status = http_status
+
+    @property
+    def throttled(self) -> bool:
+        """True when AWS asked to slow down (a throttling code, or HTTP 429)."""
+        return self.code in THROTTLING_CODES or self.http_status == _TOO_MANY_REQUESTS
 
 
 class OutputError(EcrdError):

@@ -3,7 +3,8 @@
 Same options, same output, same errors as ``aws ecr get-authorization-token`` and
 ``aws ecr get-login-password``, with AWS CLI v2's exit codes: 252 usage, 253 configuration,
 254 an error answer from the service, 255 anything else. The call is the core's
-(``ecrd.tokens.source``): same credential lookup, endpoints and error translation as the daemon.
+(``ecrd.awscli.call``, built on ``ecrd.tokens``): same client construction and error table
+as the daemon.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Final, NoReturn
 import click
 
 from ecrd.awscli.debug import LOGGER, debug_logging
+from ecrd.awscli.inputs import load_cli_input
 from ecrd.awscli.options import (
     CONFIGURATION_ERROR,
     GENERAL_ERROR,
@@ -28,7 +30,6 @@ from ecrd.awscli.options import (
     ParameterError,
     SettingError,
     global_options,
-    load_cli_input,
     read_options,
     resolve_presentation,
     unpack_list,
@@ -157,18 +158,21 @@ def _show_authorization_token(options: GlobalOptions, params: Mapping[str, objec
     if packed is not None:
         call["registryIds"] = unpack_list(packed, option="--registry-ids")
 
-    from ecrd.tokens import source as tokens  # noqa: PLC0415 - botocore loads only when a command runs
+    from ecrd.awscli.call import (  # noqa: PLC0415 - botocore loads only when a command runs
+        read_profile_settings,
+        request_authorization_token,
+    )
 
     presentation = resolve_presentation(
         options,
-        profile_settings=tokens.read_profile_settings(profile=options.profile),
+        profile_settings=read_profile_settings(profile=options.profile),
         environ=os.environ,
     )
     if skeleton == "output":
         answer: Mapping[str, object] = OUTPUT_SKELETON
     else:
         _log.debug("calling %s with parameters %s", _OPERATION, call)
-        answer = tokens.request_authorization_token(
+        answer = request_authorization_token(
             params=call,
             profile=options.profile,
             region=options.region_name(os.environ),
@@ -195,9 +199,12 @@ def _show_login_password(options: GlobalOptions, _params: Mapping[str, object]) 
     options.compiled_query()  # checked as the AWS CLI does, though the password is printed bare
     endpoint_url = options.checked_endpoint_url()
 
-    from ecrd.tokens import source as tokens  # noqa: PLC0415 - botocore loads only when a command runs
+    from ecrd.awscli.call import (  # noqa: PLC0415 - botocore loads only when a command runs
+        request_authorization_token,
+    )
+    from ecrd.tokens.source import decode_token  # noqa: PLC0415
 
-    answer = tokens.request_authorization_token(
+    answer = request_authorization_token(
         params={},
         profile=options.profile,
         region=options.region_name(os.environ),
@@ -215,7 +222,7 @@ def _show_login_password(options: GlobalOptions, _params: Mapping[str, object]) 
         msg = f"the endpoint answered {_OPERATION} without an authorizationToken; is it an ECR endpoint?"
         raise TokenError(msg, code="MalformedAnswer")
     endpoint = first.get("proxyEndpoint") if isinstance(first, dict) else None
-    _user, password = tokens.decode_token(token, group=str(endpoint or _OPERATION))
+    _user, password = decode_token(token, group=str(endpoint or _OPERATION))
     return password.reveal() + "\n"
 
 

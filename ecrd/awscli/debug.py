@@ -1,16 +1,17 @@
 """``--debug``: the request and response flow on stderr, as the AWS CLI logs it, tokens masked.
 
-The AWS CLI's ``--debug`` turns on botocore's and urllib3's debug logs, which show the
-response body with the ``authorizationToken`` in it. ecrd shows the same flow but masks
-every token: the value of ``authorizationToken``, session tokens, and any long base64 run.
+The AWS CLI's ``--debug`` turns on botocore's and urllib3's debug logs, which show every
+body and header: the ``authorizationToken``, STS's and SSO's secret keys and session
+tokens, request signatures. ecrd shows the same flow with every secret masked.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final
+
+from ecrd.tokens.masking import mask
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -19,23 +20,6 @@ if TYPE_CHECKING:
 LOG_FORMAT: Final = "%(asctime)s - %(threadName)s - %(name)s - %(levelname)s - %(message)s"
 LOGGER: Final = "ecrd.awscli"
 _LOGGERS: Final = (LOGGER, "botocore", "urllib3")
-_MASK: Final = "***"
-_SECRETS: Final = (
-    # "authorizationToken": "...", in JSON bodies and Python reprs alike
-    re.compile(r"""(["']authorizationToken["']\s*:\s*b?["'])[^"']*"""),
-    # the session token of temporary credentials, in headers and canonical requests
-    re.compile(r"""(x-amz-security-token["']?\s*[:=]\s*b?["']?)[^\s"',}]+""", re.IGNORECASE),
-    re.compile(r"""(aws_session_token["']?\s*[:=]\s*["']?)[^\s"',}]+""", re.IGNORECASE),
-)
-# A safety net: ECR tokens and passwords are base64 runs of 2 KB and more.
-_LONG_BASE64: Final = re.compile(r"[A-Za-z0-9+/]{200,}={0,2}")
-
-
-def mask(text: str) -> str:
-    """Return ``text`` with every token and password replaced by ``***``."""
-    for pattern in _SECRETS:
-        text = pattern.sub(lambda m: m.group(1) + _MASK, text)
-    return _LONG_BASE64.sub(_MASK, text)
 
 
 class _MaskingFormatter(logging.Formatter):

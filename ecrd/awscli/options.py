@@ -9,18 +9,15 @@ reported as ``Unknown options: ...``. ``AwsCommand`` gives a click command that 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol
 
 import click
 import jmespath  # type: ignore[import-untyped]
 import jmespath.exceptions  # type: ignore[import-untyped]
-import yaml
 
 from ecrd import __version__
 from ecrd.awscli.render import OUTPUTS, Output
@@ -129,9 +126,13 @@ def rewrite_args(
             out.extend(args[index - 1 :])
             break
         if not word.startswith("--") or len(word) == 2:  # noqa: PLR2004 - "--" alone
+            if word.startswith("-c") and not _NEGATIVE_NUMBER.fullmatch(word):
+                raise _ecrd_config_error(word)
             out.append(word)
             continue
         name, equals, value = word.partition("=")
+        if name == "--config":
+            raise _ecrd_config_error(name)
         name = _expand(name, names)
         if name in _LIST_OPTIONS:
             values = [value] if equals else []
@@ -145,6 +146,14 @@ def rewrite_args(
         else:
             out.append(name + equals + value)
     return out
+
+
+def _ecrd_config_error(option: str) -> AwsUsageError:
+    msg = (
+        f"{option}: the AWS CLI commands do not read ecrd's configuration (-c/--config); they "
+        "take the AWS CLI's options: --profile, --region, --endpoint-url ..."
+    )
+    return AwsUsageError(msg)
 
 
 def _expand(name: str, names: frozenset[str] | set[str]) -> str:
@@ -320,50 +329,6 @@ def resolve_presentation(
         msg = f'Unknown cli_timestamp_format value: {stamp}, valid values are "none", "wire" or "iso8601"'
         raise SettingError(msg)
     return Presentation(output=output, iso8601=stamp == "iso8601")
-
-
-def load_cli_input(*, json_input: str | None, yaml_input: str | None) -> dict[str, object]:
-    """Return the parameters of ``--cli-input-json`` or ``--cli-input-yaml`` (``file://`` ok).
-
-    Raises:
-        ParameterError: both given, a file that cannot be read, or text that does not parse
-            to a mapping (the AWS CLI's wording).
-    """
-    if json_input is not None and yaml_input is not None:
-        msg = "Only one of --cli-input-json or --cli-input-yaml may be specified."
-        raise ParameterError(msg)
-    if json_input is not None:
-        return _parse_input("cli-input-json", json_input, "JSON", json.loads)
-    if yaml_input is not None:
-        return _parse_input("cli-input-yaml", yaml_input, "YAML", yaml.safe_load)
-    return {}
-
-
-def _parse_input(
-    name: str, value: str, kind: str, parse: Callable[[str], object]
-) -> dict[str, object]:
-    text = _read_paramfile(name, value)
-    try:
-        data = parse(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        msg = f"Error parsing parameter '{name}': Invalid {kind}: {exc}\n{kind} received: {text}"
-        raise ParameterError(msg) from exc
-    if not isinstance(data, dict):
-        msg = f"Error parsing parameter '{name}': Invalid {kind}: the input is not a mapping\n{kind} received: {text}"
-        raise ParameterError(msg)
-    return {str(k): v for k, v in data.items()}
-
-
-def _read_paramfile(name: str, value: str) -> str:
-    for prefix in ("file://", "fileb://"):
-        if value.startswith(prefix):
-            path = Path(os.path.expandvars(value[len(prefix) :])).expanduser()
-            try:
-                return path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                msg = f"Error parsing parameter '--{name}': Unable to load paramfile {value}: {exc}"
-                raise ParameterError(msg) from exc
-    return value
 
 
 def global_options(func: Callable[..., object]) -> Callable[..., object]:

@@ -1,4 +1,4 @@
-"""The core's client construction and call, as the commands use them (ecrd.tokens.source)."""
+"""The core's client construction and the commands' call (ecrd.tokens.clients, ecrd.awscli.call)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from datetime import datetime
 import pytest
 from botocore import UNSIGNED
 
+from ecrd.awscli import call
 from ecrd.config.model import Group, Registry
 from ecrd.emulator.server import Emulator, Fault
 from ecrd.errors import TokenError
-from ecrd.tokens import source as tokens
+from ecrd.tokens import clients as tokens
+from ecrd.tokens import sessions
+from ecrd.tokens.source import EcrTokenSource
 
 
 class TestCreateClient:
@@ -62,7 +65,7 @@ class TestCreateClient:
             made.append(kwargs["service"])
             return original(**kwargs)
 
-        monkeypatch.setattr(tokens, "create_client", recording)
+        monkeypatch.setattr(sessions, "create_client", recording)
         registry = Registry(
             registry_id="111111111111",
             region="eu-west-1",
@@ -70,7 +73,7 @@ class TestCreateClient:
             endpoint_url=emulator.url,
         )
 
-        tokens.EcrTokenSource().fetch(Group(key=registry.group_key, registries=(registry,)))
+        EcrTokenSource().fetch(Group(key=registry.group_key, registries=(registry,)))
 
         assert ["ecr"] == made
 
@@ -78,7 +81,7 @@ class TestCreateClient:
 class TestRequestAuthorizationToken:
     def test_answer_without_response_metadata(self, emulator):
         """The answer is the service's, without botocore's ResponseMetadata."""
-        answer = tokens.request_authorization_token(
+        answer = call.request_authorization_token(
             params={"registryIds": ["111111111111"]}, region="eu-west-1", endpoint_url=emulator.url
         )
 
@@ -89,7 +92,7 @@ class TestRequestAuthorizationToken:
         emulator.inject(Fault(kind="access_denied"))
 
         with pytest.raises(TokenError) as info:
-            tokens.request_authorization_token(
+            call.request_authorization_token(
                 params={}, region="eu-west-1", endpoint_url=emulator.url
             )
 
@@ -113,7 +116,7 @@ class TestRequestAuthorizationToken:
         monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
 
         with pytest.raises(TokenError) as info:
-            tokens.request_authorization_token(
+            call.request_authorization_token(
                 params=params, region=region, endpoint_url=emulator.url
             )
 
@@ -128,11 +131,11 @@ class TestReadProfileSettings:
         config.write_text("[default]\noutput = text\n[profile ci]\noutput = table\n")
 
         assert ({"output": "text"}, {"output": "table"}) == (
-            tokens.read_profile_settings(profile=None),
-            tokens.read_profile_settings(profile="ci"),
+            call.read_profile_settings(profile=None),
+            call.read_profile_settings(profile="ci"),
         )
 
     def test_unknown_profile(self):
         """A profile that does not exist: botocore's message, code ProfileNotFound."""
         with pytest.raises(TokenError, match=r"The config profile \(nope\) could not be found"):
-            tokens.read_profile_settings(profile="nope")
+            call.read_profile_settings(profile="nope")

@@ -292,3 +292,20 @@ class TestSecrets:
 
         assert 254 == bad.exit_code
         assert good.stdout.strip().decode() not in bad.stderr.decode()
+
+
+class TestCredentialProcess:
+    def test_missing_credential_process_is_an_error_not_a_traceback(self, emulator, isolated_env):
+        """A credential_process that cannot start: the OS's message, exit 255, no traceback."""
+        config = isolated_env / ".aws" / "config"
+        config.parent.mkdir()
+        config.write_text("[profile gone]\ncredential_process = /nonexistent/helper\n")
+
+        result = run_ecrd("get-login-password", "--profile", "gone", "--endpoint-url", emulator.url)
+
+        assert 255 == result.exit_code
+        assert (
+            "No such file or directory: '/nonexistent/helper'"
+            == result.first_error_line.split("] ", 1)[1]
+        )
+        assert [] == emulator.calls()

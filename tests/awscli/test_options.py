@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
 
+from ecrd.awscli.inputs import load_cli_input
 from ecrd.awscli.options import (
     AwsUsageError,
     GlobalOptions,
     ParameterError,
     SettingError,
-    load_cli_input,
     resolve_presentation,
     rewrite_args,
     unpack_list,
 )
+from ecrd.cli import cli
 
 NAMES = {"--registry-ids", "--region", "--query", "--output", "--no-verify-ssl", "--help"}
 TAKES_VALUE = {"--registry-ids", "--region", "--query", "--output"}
@@ -188,3 +190,26 @@ class TestGlobalOptions:
             ParameterError, match='Bad value for --endpoint-url "localhost:1": scheme is missing'
         ):
             GlobalOptions(endpoint_url="localhost:1").checked_endpoint_url()
+
+
+class TestEcrdConfigRefused:
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["get-login-password", "-c", "ci.yaml"],
+            ["get-login-password", "-cci.yaml"],
+            ["get-authorization-token", "--config", "ci.yaml"],
+            ["get-authorization-token", "--registry-ids", "111111111111", "--config=ci.yaml"],
+        ],
+    )
+    def test_config_option_is_a_usage_error_that_says_why(self, args):
+        """-c/--config given to an AWS CLI command: exit 252, saying it reads no ecrd configuration."""
+        result = CliRunner().invoke(cli, args, prog_name="ecrd")
+
+        assert 252 == result.exit_code
+        assert "do not read ecrd's configuration (-c/--config)" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    def test_a_value_that_looks_like_c_is_still_a_value(self):
+        """`--query -c` is a query (a bad one), not ecrd's option."""
+        assert ["--query", "-c"] == rewrite("--query", "-c")

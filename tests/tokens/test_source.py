@@ -15,25 +15,15 @@ from ecrd.errors import TokenError
 from ecrd.secret import Credentials, Secret
 from ecrd.tokens.source import EcrTokenSource, decode_token, fetch_all
 from tests.conftest import ACCESS_KEY
+from tests.tokens.groups import group_of, registry
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
-def registry(
-    registry_id: str = "111111111111", region: str = "us-west-2", **kwargs: object
-) -> Registry:
-    host = f"{registry_id}.dkr.ecr.{region}.amazonaws.com"
-    return Registry(registry_id=registry_id, region=region, hosts=(host,), **kwargs)  # type: ignore[arg-type]
-
-
-def group_of(*registries: Registry) -> Group:
-    return Group(key=registries[0].group_key, registries=registries)
-
-
 def source() -> EcrTokenSource:
     # One attempt keeps fault tests to one call each; retries are tested on their own.
-    return EcrTokenSource(max_attempts=1, connect_timeout=2, read_timeout=2)
+    return EcrTokenSource(max_attempts=1, attempt_timeout=timedelta(seconds=2))
 
 
 class TestFetch:
@@ -188,7 +178,7 @@ class TestErrors:
     def test_slow_endpoint_times_out(self, emulator: Emulator):
         """An endpoint that does not answer within the read timeout is reported as such."""
         emulator.inject(Fault(kind="hang", count=None))
-        tokens = EcrTokenSource(max_attempts=1, read_timeout=0.2)
+        tokens = EcrTokenSource(max_attempts=1, attempt_timeout=timedelta(seconds=1))
 
         with pytest.raises(TokenError, match="did not answer in time") as info:
             tokens.fetch(group_of(registry(endpoint_url=emulator.url)))
@@ -300,6 +290,20 @@ class TestNeedsLogin:
 
         with pytest.raises(TokenError, match="could not get AWS credentials") as info:
             source().fetch(group_of(registry(endpoint_url=emulator.url, profile="mfa")))
+
+        assert "NeedsLogin" == info.value.code
+        assert [] == emulator.calls()
+
+    def test_missing_credential_process_needs_a_person(
+        self, emulator: Emulator, isolated_env: Path
+    ):
+        """A credential_process that cannot be started is a TokenError naming the profile."""
+        aws = isolated_env / ".aws"
+        aws.mkdir()
+        (aws / "config").write_text("[profile gone]\ncredential_process = /nonexistent/helper\n")
+
+        with pytest.raises(TokenError, match="from profile 'gone': .*No such file") as info:
+            source().fetch(group_of(registry(endpoint_url=emulator.url, profile="gone")))
 
         assert "NeedsLogin" == info.value.code
         assert [] == emulator.calls()

@@ -1,0 +1,103 @@
+"""Registries, groups and AWS config files for the tokens tests."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from typing import TYPE_CHECKING
+
+from ecrd.config.model import Group, Registry
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+
+def registry(
+    registry_id: str = "111111111111", region: str = "us-west-2", **kwargs: object
+) -> Registry:
+    host = f"{registry_id}.dkr.ecr.{region}.amazonaws.com"
+    return Registry(registry_id=registry_id, region=region, hosts=(host,), **kwargs)  # type: ignore[arg-type]
+
+
+def group_of(*registries: Registry) -> Group:
+    return Group(key=registries[0].group_key, registries=registries)
+
+
+def write_aws_config(home: Path, text: str) -> Path:
+    """Write ~/.aws/config (the isolated environment points AWS_CONFIG_FILE there)."""
+    path = home / ".aws" / "config"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+class SilentEndpoint:
+    """A loopback port that accepts connections, reads nothing and never answers."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self._accepted.append(conn)
+
+    @property
+    def connections(self) -> int:
+        """How many connections it accepted."""
+        return len(self._accepted)
+
+    def __enter__(self) -> SilentEndpoint:  # noqa: PYI034 - not subclassed
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.close()
+        for conn in self._accepted:
+            conn.close()
+
+
+class CannedEndpoint:
+    """A loopback HTTP server answering every POST with one canned status, type and body."""
+
+    def __init__(self, *, status: int, content_type: str, body: bytes) -> None:
+        canned = (status, content_type, body)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                code, kind, data = canned
+                self.send_response(code)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+
+    def __enter__(self) -> CannedEndpoint:  # noqa: PYI034 - not subclassed
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def attempt_threads() -> Iterator[threading.Thread]:
+    """The attempt threads still running (given-up attempts end by themselves)."""
+    return (t for t in threading.enumerate() if t.name.startswith("ecrd-attempt"))

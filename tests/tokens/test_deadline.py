@@ -1,0 +1,180 @@
+"""One attempt ends within attempt_timeout: a hung credential_process, a silent endpoint."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ecrd.errors import TokenError
+from ecrd.tokens.deadline import GaveUp, holding, run_attempt
+from ecrd.tokens.source import EcrTokenSource, fetch_all
+from tests.tokens.groups import (
+    SilentEndpoint,
+    attempt_threads,
+    group_of,
+    registry,
+    write_aws_config,
+)
+
+if TYPE_CHECKING:
+    from ecrd.emulator.server import Emulator
+
+TIMEOUT = timedelta(seconds=2)
+# A hung attempt is over well within this; a socket left to botocore's default waits 60 s.
+HANG_BOUND = 20
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_until(condition, *, timeout: float = 10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+@pytest.fixture
+def hung_profile(isolated_env: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Profile 'hung': a credential_process that records its pid, starts a child, never exits.
+
+    Returns the files where the process and its child write their pids.
+    """
+    pid_file, child_file = tmp_path / "hung.pid", tmp_path / "child.pid"
+    script = tmp_path / "hang.sh"
+    script.write_text(
+        f"#!/bin/sh\nsleep 3600 &\necho $! > {child_file}\necho $$ > {pid_file}\nwait\n"
+    )
+    script.chmod(0o755)
+    write_aws_config(isolated_env, f"[profile hung]\ncredential_process = {script}\n")
+    return pid_file, child_file
+
+
+class TestHungCredentialProcess:
+    def test_hung_process_is_killed_and_the_attempt_gives_up(
+        self, emulator: Emulator, hung_profile: tuple[Path, Path]
+    ):
+        """A credential_process that never exits: TokenError at the deadline, its group killed."""
+        pid_file, child_file = hung_profile
+        source = EcrTokenSource(attempt_timeout=TIMEOUT)
+        group = group_of(registry(endpoint_url=emulator.url, profile="hung"))
+
+        with pytest.raises(TokenError) as info:
+            source.fetch(group)
+        pids = [int(pid_file.read_text()), int(child_file.read_text())]
+
+        assert "Timeout" == info.value.code
+        assert (
+            f"group {group.name}: gave up after 2 s: getting AWS credentials from "
+            "profile 'hung' took too long"
+        ) == str(info.value)
+        assert wait_until(lambda: not any(alive(p) for p in pids))
+        assert [] == emulator.calls()
+
+    def test_a_healthy_group_does_not_wait_for_a_hung_one(
+        self, emulator: Emulator, hung_profile: tuple[Path, Path]
+    ):
+        """While one group's credential_process hangs, another group of the same source is served."""
+        pid_file, _child = hung_profile
+        source = EcrTokenSource(attempt_timeout=TIMEOUT)
+        hung = group_of(registry(endpoint_url=emulator.url, profile="hung"))
+        healthy = group_of(registry("222222222222", endpoint_url=emulator.url))
+        outcome: list[object] = []
+        thread = threading.Thread(target=lambda: outcome.append(fetch_all(source, [hung])))
+        thread.start()
+        assert wait_until(pid_file.exists)
+        hung_pid = int(pid_file.read_text())
+
+        (creds,) = source.fetch(healthy)
+        still_hung = alive(hung_pid)
+        thread.join(HANG_BOUND)
+
+        assert "222222222222" == creds.registry_id
+        assert still_hung
+        (result,) = outcome[0].values()  # type: ignore[attr-defined]
+        assert isinstance(result, TokenError)
+        assert "Timeout" == result.code
+
+
+class TestSilentEndpoint:
+    def test_an_endpoint_that_never_answers_fails_within_the_timeout(self):
+        """Accepted and never answered: gave up after N s, no promise to retry, one connection."""
+        source = EcrTokenSource(attempt_timeout=timedelta(seconds=1))
+        with SilentEndpoint() as endpoint:
+            group = group_of(registry(endpoint_url=endpoint.url))
+            started = time.monotonic()
+
+            with pytest.raises(TokenError) as info:
+                source.fetch(group)
+            elapsed = time.monotonic() - started
+            for thread in attempt_threads():
+                thread.join(HANG_BOUND)
+
+            connections = endpoint.connections
+
+        message = str(info.value)
+        assert "Timeout" == info.value.code
+        assert (
+            f"group {group.name}: gave up after 1 s: {endpoint.url}/ did not answer in time"
+            == message
+        )
+        assert "retry" not in message
+        assert elapsed < HANG_BOUND
+        # botocore would retry a read timeout; no retry starts after the deadline.
+        assert 1 == connections
+
+    def test_a_hung_sts_call_fails_within_the_timeout(
+        self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    ):
+        """A role whose STS endpoint never answers: gave up, naming STS's URL; ECR never called."""
+        source = EcrTokenSource(attempt_timeout=timedelta(seconds=1))
+        with SilentEndpoint() as sts:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts.url)
+            group = group_of(
+                registry(endpoint_url=emulator.url, role_arn="arn:aws:iam::210987654321:role/r")
+            )
+
+            with pytest.raises(TokenError) as info:
+                source.fetch(group)
+            for thread in attempt_threads():
+                thread.join(HANG_BOUND)
+
+        assert f"group {group.name}: gave up after 1 s: {sts.url}/ did not answer in time" == str(
+            info.value
+        )
+        assert [] == emulator.calls()
+
+
+class TestHolding:
+    def test_a_thread_behind_a_hung_lock_ends_with_its_attempt(self):
+        """An attempt waiting for a lock another attempt holds gives up, and its thread ends."""
+        lock = threading.Lock()
+        lock.acquire()
+
+        def work() -> str:
+            with holding(lock):
+                return "never"
+
+        try:
+            with pytest.raises(GaveUp, match=r"gave up after 0.5 s: waiting for the lock"):
+                run_attempt(work, timeout=0.5, name="t", waiting_for="waiting for the lock")
+            threads = list(attempt_threads())
+            for thread in threads:
+                thread.join(HANG_BOUND)
+        finally:
+            lock.release()
+
+        assert [] == [t for t in threads if t.is_alive()]
