@@ -1,0 +1,422 @@
+"""The file layer: safe reads, atomic replacement that keeps concurrent writers, directories.
+
+Hand-written on purpose: no well-kept library swaps the file in (``renameat2`` with
+``RENAME_EXCHANGE``) and merges again when what it swapped out is not what it read, so a
+``docker login`` landing at any instant is kept, while keeping the old file's mode and
+owner, refusing other users' symlinks and cleaning up after a killed writer
+(``atomicwrites`` is unmaintained and does none of it).
+"""
+
+# ruff: noqa: PTH102, PTH104, PTH116
+# (descriptor-level calls on purpose: O_NOFOLLOW, fstat, flock, renameat2.)
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path  # noqa: TC003 (used at run time)
+from typing import TYPE_CHECKING, NoReturn
+
+import structlog
+
+from ecrd.errors import OutputError
+from ecrd.files import swap
+from ecrd.files.links import refuse_kind, resolve
+from ecrd.files.messages import describe
+from ecrd.files.temps import TempFile, create_temp, remove_stale_temps
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+MAX_SIZE = 16 * 1024 * 1024
+_ATTEMPTS = 10
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
+
+_log = structlog.get_logger()
+_warned_unsupported: set[int] = set()  # file systems already reported as unable to swap
+
+
+@dataclass(frozen=True)
+class _Read:
+    data: bytes | None
+    info: os.stat_result | None
+
+
+def read_file(path: Path) -> bytes | None:
+    """Return the bytes of ``path`` (through symlinks), or ``None`` when it does not exist.
+
+    Refused without reading it: a FIFO, device, directory or socket, a file over 16 MiB, and
+    a path through a symlink owned by neither root nor the user ecrd runs as.
+
+    Raises:
+        OutputError: the file exists but cannot or must not be read; the message names it.
+    """
+    return _read(path, resolve(path, action="read")).data
+
+
+def replace_file(
+    path: Path,
+    data: bytes,
+    *,
+    expected: bytes | None,
+    mode: int = 0o600,
+    merge: Callable[[bytes | None], bytes | None] | None = None,
+    private: bool = False,
+) -> bool:
+    """Replace ``path`` with ``data`` at once, if it still holds ``expected``.
+
+    Symlinks (owned by root or the user ecrd runs as) are followed to their final target,
+    which is replaced; the links stay. Missing parent directories are created ``0700``. The
+    new file keeps the old one's mode and owner, or gets ``mode`` when there was none;
+    ``private`` drops an existing file's group and other bits. No temporary file is left
+    behind, whatever happens.
+
+    The new file is swapped in, and what it swapped out is checked: when it is not
+    ``expected`` (``None``: no file), somebody else wrote it meanwhile. Without ``merge``
+    their file is put back and the result is ``False`` (the caller reads, merges and tries
+    again); with ``merge``, their bytes go through it and the result is swapped in instead
+    (their own bytes again when ``merge`` returns ``None``, and then the result is ``False``).
+
+    Raises:
+        OutputError: the file could not be written; it is unchanged.
+    """
+    target = resolve(path, action="write")
+    if merge is None:
+        if _read(path, target).data != expected:
+            return False
+        merge = partial(_same, expected=expected, data=data)
+    return _write(path, target, data, expected=expected, render=merge, mode=mode, private=private)
+
+
+def update_file(
+    path: Path,
+    *,
+    render: Callable[[bytes | None], bytes | None],
+    mode: int = 0o600,
+    private: bool = False,
+) -> bool:
+    """Read ``path``, pass its bytes to ``render`` and write what it returns, atomically.
+
+    ``render`` gets ``None`` for a missing file and returns ``None`` (or the same bytes) when
+    nothing is to change. When somebody else renames their own version in meanwhile, ecrd
+    finds it in what it swapped out and calls ``render`` again on it, so their change is
+    kept. ``private`` drops an existing file's group and other permission bits (rewriting
+    it when only its mode is to change). Returns whether the file was written.
+
+    Raises:
+        OutputError: the file could not be read or written, or kept changing; it is unchanged.
+    """
+    for _ in range(_ATTEMPTS):
+        before = _read(path, resolve(path, action="write"))
+        after = render(before.data)
+        loose = private and before.info is not None and before.info.st_mode & 0o077
+        if after is None or after == before.data:
+            if not loose or before.data is None:
+                return False
+            after = before.data
+        if replace_file(
+            path, after, expected=before.data, mode=mode, merge=render, private=private
+        ):
+            return True
+    raise _kept_changing(path)
+
+
+def make_dirs(path: Path, *, mode: int = 0o700) -> tuple[Path, ...]:
+    """Create ``path`` and its missing parents, each with ``mode`` whatever the umask.
+
+    Never through a symlink owned by neither root nor the user ecrd runs as. Existing
+    directories are left as they are. Returns the directories created, outermost first.
+
+    Raises:
+        OutputError: a directory could not be created; the message names it.
+    """
+    directory = resolve(path, action="create")
+    missing: list[Path] = []
+    current = directory
+    while current != current.parent:
+        try:
+            os.lstat(current)
+        except FileNotFoundError:
+            missing.append(current)
+            current = current.parent
+            continue
+        except OSError as exc:
+            raise OutputError(describe(exc, "create", path, current)) from exc
+        break
+    created: list[Path] = []
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, mode)
+        except FileExistsError:
+            continue  # made meanwhile: theirs, as it is
+        except OSError as exc:
+            raise OutputError(describe(exc, "create", path, new.parent)) from exc
+        created.append(new)
+        with contextlib.suppress(OSError):  # the umask took bits away: give them back
+            fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+    return tuple(created)
+
+
+def _same(now: bytes | None, *, expected: bytes | None, data: bytes) -> bytes | None:
+    """``replace_file``'s render: its data over what it expected, else leave theirs."""
+    return data if now == expected else None
+
+
+def _read(path: Path, target: Path) -> _Read:
+    """The bytes and status of ``target``, the resolved ``path``, if it exists."""
+    try:
+        info = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return _Read(None, None)
+    except OSError as exc:
+        raise OutputError(describe(exc, "read", path, target)) from exc
+    refuse_kind(path, info, action="read", limit=MAX_SIZE)
+    try:
+        fd = os.open(target, _READ_FLAGS)
+    except FileNotFoundError:
+        return _Read(None, None)
+    except OSError as exc:
+        raise OutputError(describe(exc, "read", path, target)) from exc
+    try:
+        return _Read(_read_fd(path, fd), os.fstat(fd))
+    finally:
+        os.close(fd)
+
+
+def _read_fd(path: Path, fd: int) -> bytes:
+    """Everything ``fd`` holds, having checked (again, on the open file) what it is."""
+    refuse_kind(path, os.fstat(fd), action="read", limit=MAX_SIZE)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_SIZE:  # it grew while read
+                refuse_kind(path, os.fstat(fd), action="read", limit=MAX_SIZE)
+    except OSError as exc:
+        raise OutputError(describe(exc, "read", path, path)) from exc
+    return b"".join(chunks)
+
+
+def _write(
+    path: Path,
+    target: Path,
+    data: bytes,
+    *,
+    expected: bytes | None,
+    render: Callable[[bytes | None], bytes | None],
+    mode: int,
+    private: bool = False,
+) -> bool:
+    """Swap ``data`` in at ``target``; render again on anybody else's file swapped out.
+
+    Whatever was swapped out and is not what ecrd read is somebody else's write: it goes
+    through ``render`` and is swapped in again (their own bytes when ``render`` has nothing
+    to change). On an error, or when giving up, their file is swapped back. Returns whether
+    the file now holds ecrd's rendering.
+    """
+    make_dirs(target.parent)
+    remove_stale_temps(target.parent)
+    held: TempFile | None = None  # somebody else's file, swapped out by ecrd
+    ours = True
+    try:
+        for _ in range(_ATTEMPTS):
+            outcome = _put(path, target, data, expected=expected, mode=mode, private=private)
+            if held is not None:  # superseded: its content went into what was just put
+                held.remove()
+            held = outcome.held
+            if outcome.done:
+                _sync_directory(target.parent)
+                return ours
+            merged = render(outcome.found)
+            ours = merged is not None
+            if held is None:  # nothing of ecrd's went in: theirs is in place
+                if merged is None:
+                    return False
+                expected, data = outcome.found, merged
+            else:  # ecrd's went in over theirs: put theirs, merged, in its place
+                expected, data = data, merged if merged is not None else outcome.found or b""
+        _give_up(path)
+    except BaseException:
+        if held is not None:
+            held.restore(target)
+        raise
+
+
+def _give_up(path: Path) -> NoReturn:
+    raise _kept_changing(path)
+
+
+def _kept_changing(path: Path) -> OutputError:
+    msg = (
+        f"{path} kept changing while ecrd wrote it ({_ATTEMPTS} attempts); "
+        "find the program rewriting it in a loop, ecrd tries again at the next refresh"
+    )
+    return OutputError(msg)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one swap did.
+
+    ``done``: ecrd's data is in place over what ecrd expected. Otherwise ``found`` is what
+    somebody else put there (``None``: they removed it), and ``held`` the temporary file
+    holding it when ecrd's data went in anyway (``None``: ecrd's did not go in).
+    """
+
+    done: bool
+    found: bytes | None = None
+    held: TempFile | None = None
+
+
+def _put(
+    path: Path, target: Path, data: bytes, *, expected: bytes | None, mode: int, private: bool
+) -> _Outcome:
+    """Write ``data`` to a temporary file and swap it in at ``target``, once."""
+    like = _status(target)
+    try:
+        temp = create_temp(target.parent)
+    except OSError as exc:
+        raise OutputError(describe(exc, "write", path, target.parent)) from exc
+    try:
+        _write_temp(temp, data, like=like, mode=mode, private=private)
+        outcome = _swap_in(path, target, temp, expected=expected)
+        if outcome is not None:
+            return outcome
+        found = _read_swapped(path, temp)
+    except OSError as exc:
+        temp.restore(target)
+        raise OutputError(describe(exc, "write", path, target.parent)) from exc
+    except BaseException:
+        temp.restore(target)
+        raise
+    if found == expected:
+        temp.remove()
+        return _Outcome(done=True)
+    return _Outcome(done=False, found=found, held=temp)
+
+
+def _swap_in(
+    path: Path, target: Path, temp: TempFile, *, expected: bytes | None
+) -> _Outcome | None:
+    """Put the temporary file at ``target``; ``None`` when what it swapped out is to be read.
+
+    Raises:
+        OSError: the swap or rename failed.
+    """
+    try:
+        if expected is None:
+            swap.place(temp.path, target)
+        else:
+            swap.swap(temp.path, target)
+    except FileExistsError:  # created meanwhile
+        temp.remove()
+        return _Outcome(done=False, found=_read(path, target).data)
+    except FileNotFoundError:  # removed meanwhile
+        temp.remove()
+        return _Outcome(done=False, found=None)
+    except OSError as exc:
+        if exc.errno not in swap.UNSUPPORTED:
+            raise
+        return _fall_back(path, target, temp, expected=expected, reason=exc)
+    if expected is None:
+        temp.forget()
+        return _Outcome(done=True)
+    temp.swapped = True
+    return None
+
+
+def _read_swapped(path: Path, temp: TempFile) -> bytes:
+    """What the swap took out of the target, now under the temporary file's name."""
+    fd = os.open(temp.path, _READ_FLAGS)
+    try:
+        return _read_fd(path, fd)
+    finally:
+        os.close(fd)
+
+
+def _fall_back(
+    path: Path, target: Path, temp: TempFile, *, expected: bytes | None, reason: OSError
+) -> _Outcome:
+    """Where the file system cannot swap: compare, then rename (a short window remains)."""
+    device = os.stat(target.parent).st_dev
+    if device not in _warned_unsupported:
+        _warned_unsupported.add(device)
+        _log.warning(
+            "exchange_unsupported",
+            path=str(path),
+            reason=reason.strerror,
+            effect="compare, then rename: a concurrent writer's rename can be lost in a short window",
+        )
+    found = _read(path, target).data
+    if found != expected:
+        temp.remove()
+        return _Outcome(done=False, found=found)
+    os.rename(temp.path, target)
+    temp.forget()
+    return _Outcome(done=True)
+
+
+def _write_temp(
+    temp: TempFile, data: bytes, *, like: os.stat_result | None, mode: int, private: bool
+) -> None:
+    """Fill the temporary file: all of ``data``, the mode and owner to keep, on disk."""
+    fd = temp.fd
+    if fd is None:
+        raise AssertionError(temp.path)
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    _copy_mode_and_owner(fd, like, mode, private=private)
+    os.fsync(fd)
+
+
+def _status(target: Path) -> os.stat_result | None:
+    try:
+        info = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return info if stat.S_ISREG(info.st_mode) else None
+
+
+def _copy_mode_and_owner(fd: int, like: os.stat_result | None, mode: int, *, private: bool) -> None:
+    """Give the temporary file the old file's mode and owner, or ``mode`` for a new file.
+
+    A refused ``chown`` or ``chmod`` (``EPERM``; ``EINVAL`` for an id systemd's
+    ``PrivateUsers=`` does not map) leaves what ecrd itself creates: its user, ``0600``.
+    """
+    if like is None:
+        os.fchmod(fd, mode)
+        return
+    with contextlib.suppress(PermissionError, OSError):
+        if os.geteuid() == 0:
+            os.fchown(fd, like.st_uid, like.st_gid)
+        elif like.st_uid == os.geteuid() and like.st_gid != os.getegid():
+            # An owner may hand the file to one of their groups; when they cannot, it
+            # ends up in their primary group, as any editor would leave it.
+            os.fchown(fd, -1, like.st_gid)
+    kept = stat.S_IMODE(like.st_mode)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, kept & ~0o077 if private else kept)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename durable, as far as the file system can.
+
+    The file is already replaced: failing now would tell the caller it was not, so a
+    directory that cannot be synced (some network and FUSE file systems) is let be.
+    """
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
