@@ -1,9 +1,9 @@
 """The file layer: safe reads, atomic replacement that keeps concurrent writers, directories.
 
 Hand-written on purpose: no well-kept library swaps the file in (``renameat2`` with
-``RENAME_EXCHANGE``) and merges again when what it swapped out is not what it read, so a
-``docker login`` landing at any instant is kept, while keeping the old file's mode and
-owner, refusing other users' symlinks and cleaning up after a killed writer
+``RENAME_EXCHANGE``) and puts back at once what it swapped out when that is not the file it
+read, so a ``docker login`` landing at any instant is kept, while keeping the old file's
+mode and owner, refusing other users' symlinks and cleaning up after a killed writer
 (``atomicwrites`` is unmaintained and does none of it).
 """
 
@@ -15,9 +15,8 @@ import contextlib
 import os
 import stat
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path  # noqa: TC003 (used at run time)
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -57,13 +56,7 @@ def read_file(path: Path) -> bytes | None:
 
 
 def replace_file(
-    path: Path,
-    data: bytes,
-    *,
-    expected: bytes | None,
-    mode: int = 0o600,
-    merge: Callable[[bytes | None], bytes | None] | None = None,
-    private: bool = False,
+    path: Path, data: bytes, *, expected: bytes | None, mode: int = 0o600, private: bool = False
 ) -> bool:
     """Replace ``path`` with ``data`` at once, if it still holds ``expected``.
 
@@ -73,21 +66,36 @@ def replace_file(
     ``private`` drops an existing file's group and other bits. No temporary file is left
     behind, whatever happens.
 
-    The new file is swapped in, and what it swapped out is checked: when it is not
-    ``expected`` (``None``: no file), somebody else wrote it meanwhile. Without ``merge``
-    their file is put back and the result is ``False`` (the caller reads, merges and tries
-    again); with ``merge``, their bytes go through it and the result is swapped in instead
-    (their own bytes again when ``merge`` returns ``None``, and then the result is ``False``).
+    The new file is swapped in, and what came out is checked: when it is not the file that
+    held ``expected`` (``None``: no file), somebody else renamed theirs in meanwhile; it is
+    swapped back at once and the result is ``False``: the caller reads, merges and tries
+    again.
 
     Raises:
         OutputError: the file could not be written; it is unchanged.
     """
     target = resolve(path, action="write")
-    if merge is None:
-        if _read(path, target).data != expected:
-            return False
-        merge = partial(_same, expected=expected, data=data)
-    return _write(path, target, data, expected=expected, render=merge, mode=mode, private=private)
+    current = _read(path, target)
+    if current.data != expected:
+        return False
+    make_dirs(target.parent)
+    remove_stale_temps(target.parent)
+    try:
+        temp = create_temp(target.parent)
+    except OSError as exc:
+        raise OutputError(describe(exc, "write", path, target.parent)) from exc
+    try:
+        _write_temp(temp, data, like=current.info, mode=mode, private=private)
+        done = _swap_in(path, target, temp, current)
+    except OSError as exc:
+        temp.remove()
+        raise OutputError(describe(exc, "write", path, target.parent)) from exc
+    except BaseException:
+        temp.remove()
+        raise
+    if done:
+        _sync_directory(target.parent)
+    return done
 
 
 def update_file(
@@ -100,10 +108,10 @@ def update_file(
     """Read ``path``, pass its bytes to ``render`` and write what it returns, atomically.
 
     ``render`` gets ``None`` for a missing file and returns ``None`` (or the same bytes) when
-    nothing is to change. When somebody else renames their own version in meanwhile, ecrd
-    finds it in what it swapped out and calls ``render`` again on it, so their change is
-    kept. ``private`` drops an existing file's group and other permission bits (rewriting
-    it when only its mode is to change). Returns whether the file was written.
+    nothing is to change. When somebody else writes the file in the meantime, it is read and
+    rendered again, so their change is kept. ``private`` drops an existing file's group and
+    other permission bits (rewriting it when only its mode is to change). Returns whether
+    the file was written.
 
     Raises:
         OutputError: the file could not be read or written, or kept changing; it is unchanged.
@@ -116,11 +124,13 @@ def update_file(
             if not loose or before.data is None:
                 return False
             after = before.data
-        if replace_file(
-            path, after, expected=before.data, mode=mode, merge=render, private=private
-        ):
+        if replace_file(path, after, expected=before.data, mode=mode, private=private):
             return True
-    raise _kept_changing(path)
+    msg = (
+        f"{path} kept changing while ecrd wrote it ({_ATTEMPTS} attempts); "
+        "find the program rewriting it in a loop, ecrd tries again at the next refresh"
+    )
+    raise OutputError(msg)
 
 
 def make_dirs(path: Path, *, mode: int = 0o700) -> tuple[Path, ...]:
@@ -163,11 +173,6 @@ def make_dirs(path: Path, *, mode: int = 0o700) -> tuple[Path, ...]:
     return tuple(created)
 
 
-def _same(now: bytes | None, *, expected: bytes | None, data: bytes) -> bytes | None:
-    """``replace_file``'s render: its data over what it expected, else leave theirs."""
-    return data if now == expected else None
-
-
 def _read(path: Path, target: Path) -> _Read:
     """The bytes and status of ``target``, the resolved ``path``, if it exists."""
     try:
@@ -205,146 +210,77 @@ def _read_fd(path: Path, fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _write(
-    path: Path,
-    target: Path,
-    data: bytes,
-    *,
-    expected: bytes | None,
-    render: Callable[[bytes | None], bytes | None],
-    mode: int,
-    private: bool = False,
-) -> bool:
-    """Swap ``data`` in at ``target``; render again on anybody else's file swapped out.
-
-    Whatever was swapped out and is not what ecrd read is somebody else's write: it goes
-    through ``render`` and is swapped in again (their own bytes when ``render`` has nothing
-    to change). On an error, or when giving up, their file is swapped back. Returns whether
-    the file now holds ecrd's rendering.
-    """
-    make_dirs(target.parent)
-    remove_stale_temps(target.parent)
-    held: TempFile | None = None  # somebody else's file, swapped out by ecrd
-    ours = True
-    try:
-        for _ in range(_ATTEMPTS):
-            outcome = _put(path, target, data, expected=expected, mode=mode, private=private)
-            if held is not None:  # superseded: its content went into what was just put
-                held.remove()
-            held = outcome.held
-            if outcome.done:
-                _sync_directory(target.parent)
-                return ours
-            merged = render(outcome.found)
-            ours = merged is not None
-            if held is None:  # nothing of ecrd's went in: theirs is in place
-                if merged is None:
-                    return False
-                expected, data = outcome.found, merged
-            else:  # ecrd's went in over theirs: put theirs, merged, in its place
-                expected, data = data, merged if merged is not None else outcome.found or b""
-        _give_up(path)
-    except BaseException:
-        if held is not None:
-            held.restore(target)
-        raise
-
-
-def _give_up(path: Path) -> NoReturn:
-    raise _kept_changing(path)
-
-
-def _kept_changing(path: Path) -> OutputError:
-    msg = (
-        f"{path} kept changing while ecrd wrote it ({_ATTEMPTS} attempts); "
-        "find the program rewriting it in a loop, ecrd tries again at the next refresh"
-    )
-    return OutputError(msg)
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What one swap did.
-
-    ``done``: ecrd's data is in place over what ecrd expected. Otherwise ``found`` is what
-    somebody else put there (``None``: they removed it), and ``held`` the temporary file
-    holding it when ecrd's data went in anyway (``None``: ecrd's did not go in).
-    """
-
-    done: bool
-    found: bytes | None = None
-    held: TempFile | None = None
-
-
-def _put(
-    path: Path, target: Path, data: bytes, *, expected: bytes | None, mode: int, private: bool
-) -> _Outcome:
-    """Write ``data`` to a temporary file and swap it in at ``target``, once."""
-    like = _status(target)
-    try:
-        temp = create_temp(target.parent)
-    except OSError as exc:
-        raise OutputError(describe(exc, "write", path, target.parent)) from exc
-    try:
-        _write_temp(temp, data, like=like, mode=mode, private=private)
-        outcome = _swap_in(path, target, temp, expected=expected)
-        if outcome is not None:
-            return outcome
-        found = _read_swapped(path, temp)
-    except OSError as exc:
-        temp.restore(target)
-        raise OutputError(describe(exc, "write", path, target.parent)) from exc
-    except BaseException:
-        temp.restore(target)
-        raise
-    if found == expected:
-        temp.remove()
-        return _Outcome(done=True)
-    return _Outcome(done=False, found=found, held=temp)
-
-
-def _swap_in(
-    path: Path, target: Path, temp: TempFile, *, expected: bytes | None
-) -> _Outcome | None:
-    """Put the temporary file at ``target``; ``None`` when what it swapped out is to be read.
+def _swap_in(path: Path, target: Path, temp: TempFile, current: _Read) -> bool:
+    """Put the temporary file at ``target`` if it still is the file ``current`` read.
 
     Raises:
-        OSError: the swap or rename failed.
+        OSError: the swap failed; the temporary file is the caller's to remove.
     """
     try:
-        if expected is None:
+        if current.info is None:
             swap.place(temp.path, target)
         else:
             swap.swap(temp.path, target)
-    except FileExistsError:  # created meanwhile
+    except (FileExistsError, FileNotFoundError):  # created or removed meanwhile
         temp.remove()
-        return _Outcome(done=False, found=_read(path, target).data)
-    except FileNotFoundError:  # removed meanwhile
-        temp.remove()
-        return _Outcome(done=False, found=None)
+        return False
     except OSError as exc:
         if exc.errno not in swap.UNSUPPORTED:
             raise
-        return _fall_back(path, target, temp, expected=expected, reason=exc)
-    if expected is None:
+        return _fall_back(path, target, temp, current, reason=exc)
+    if current.info is None:
         temp.forget()
-        return _Outcome(done=True)
-    temp.swapped = True
-    return None
+        return True
+    # The temporary file's name now holds what the target held.
+    if _is_current(path, temp.path, current):
+        temp.remove()
+        return True
+    _swap_back(path, target, temp)
+    return False
 
 
-def _read_swapped(path: Path, temp: TempFile) -> bytes:
-    """What the swap took out of the target, now under the temporary file's name."""
-    fd = os.open(temp.path, _READ_FLAGS)
+def _is_current(path: Path, name: Path, current: _Read) -> bool:
+    """Whether ``name`` is the very file ``current`` read (same inode), unchanged."""
+    if current.info is None:
+        return False
     try:
-        return _read_fd(path, fd)
+        info = os.lstat(name)
+        if (info.st_dev, info.st_ino) != (current.info.st_dev, current.info.st_ino):
+            return False  # somebody renamed theirs in: put it back without delay
+        fd = os.open(name, _READ_FLAGS)
+    except OSError:
+        return False
+    try:
+        return _read_fd(path, fd) == current.data  # changed in place?
+    except OutputError:
+        return False
     finally:
         os.close(fd)
 
 
+def _swap_back(path: Path, target: Path, temp: TempFile) -> None:
+    """Put somebody else's file, swapped out a moment ago, back at ``target``.
+
+    Raises:
+        OSError: it could not be put back; it stays under the temporary name.
+    """
+    try:
+        swap.swap(temp.path, target)
+    except OSError:
+        _log.error("file_restore_failed", path=str(path), kept=str(temp.path))
+        temp.forget()  # theirs: never removed by ecrd
+        raise
+    ours = os.fstat(temp.fd).st_ino if temp.fd is not None else None
+    if os.lstat(temp.path).st_ino != ours:
+        # A third writer renamed in within the microseconds between the two swaps, having
+        # read ecrd's file: the one window no writer closes without a shared lock.
+        _log.warning("concurrent_write_lost", path=str(path))
+    temp.remove()
+
+
 def _fall_back(
-    path: Path, target: Path, temp: TempFile, *, expected: bytes | None, reason: OSError
-) -> _Outcome:
+    path: Path, target: Path, temp: TempFile, current: _Read, *, reason: OSError
+) -> bool:
     """Where the file system cannot swap: compare, then rename (a short window remains)."""
     device = os.stat(target.parent).st_dev
     if device not in _warned_unsupported:
@@ -355,13 +291,12 @@ def _fall_back(
             reason=reason.strerror,
             effect="compare, then rename: a concurrent writer's rename can be lost in a short window",
         )
-    found = _read(path, target).data
-    if found != expected:
+    if _read(path, target).data != current.data:
         temp.remove()
-        return _Outcome(done=False, found=found)
+        return False
     os.rename(temp.path, target)
     temp.forget()
-    return _Outcome(done=True)
+    return True
 
 
 def _write_temp(

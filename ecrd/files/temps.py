@@ -23,8 +23,6 @@ from pathlib import Path  # noqa: TC003 (used at run time)
 
 import structlog
 
-from ecrd.files import swap
-
 _NAME = re.compile(r"\.ecrd-(?:(\d+)-)?[A-Za-z0-9_]+\.tmp")
 _STALE_AFTER = 60.0  # seconds without a change before an unlocked file is surely stale
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -41,7 +39,6 @@ class TempFile:
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self.fd: int | None = fd
-        self.swapped = False  # after a swap, the path holds what the target held
 
     def close(self) -> None:
         """Close (and so unlock) the file ecrd wrote."""
@@ -60,25 +57,6 @@ class TempFile:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         _release(self.path)
-
-    def restore(self, target: Path) -> None:
-        """Swap back: after a swap, put the file swapped out at ``target`` again."""
-        if self.swapped:
-            try:
-                swap.swap(self.path, target)
-            except OSError as exc:
-                # Somebody else's file stays under this name rather than being lost.
-                _log.error(
-                    "file_restore_failed",
-                    path=str(target),
-                    kept=str(self.path),
-                    error=exc.strerror,
-                )
-                self.close()
-                _release(self.path)
-                return
-            self.swapped = False
-        self.remove()
 
 
 def create_temp(directory: Path) -> TempFile:
