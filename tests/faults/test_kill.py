@@ -73,14 +73,16 @@ def kill_when_writing(proc: subprocess.Popen[bytes], directory: Path, limit: flo
     """SIGKILL ``proc`` as soon as a temporary file of its shows in ``directory``."""
     end = time.monotonic() + limit
     while time.monotonic() < end and proc.poll() is None:
-        if any(name.startswith(".ecrd-") for name in os.listdir(directory)):
+        if any(name.startswith(".ecrd-") for name in os.listdir(directory))  # noqa: PTH208 (fast poll):
             break
     proc.send_signal(signal.SIGKILL)
 
 
 def test_sigkill_at_random_moments_never_shows_a_partial_file(emulator: Emulator, tmp_path):
-    """Under repeated SIGKILLs no reader ever fails to parse, and no temporary file outlives
-    the next successful write (each refresh rewrites both files: tokens change every call).
+    """Under repeated SIGKILLs no reader fails to parse; no temporary file outlives a write.
+
+    Each refresh rewrites both files (tokens change every call), so the final, unkilled
+    refresh is the next write to both directories.
     """
     docker = tmp_path / "docker" / "config.json"
     netrc_path = tmp_path / "netrc" / ".netrc"
@@ -107,7 +109,7 @@ def test_sigkill_at_random_moments_never_shows_a_partial_file(emulator: Emulator
     whole = time.monotonic() - began
     reader = Reader(docker, netrc_path)
     reader.start()
-    rng = random.Random(20261205)
+    rng = random.Random(20261205)  # noqa: S311 (timing, not secrets)
     killed_mid_write = 0
     try:
         for round_ in range(ROUNDS):
