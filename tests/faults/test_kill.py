@@ -73,7 +73,7 @@ def kill_when_writing(proc: subprocess.Popen[bytes], directory: Path, limit: flo
     """SIGKILL ``proc`` as soon as a temporary file of its shows in ``directory``."""
     end = time.monotonic() + limit
     while time.monotonic() < end and proc.poll() is None:
-        if any(name.startswith(".ecrd-") for name in os.listdir(directory))  # noqa: PTH208 (fast poll):
+        if any(name.startswith(".ecrd-") for name in os.listdir(directory)):  # noqa: PTH208
             break
     proc.send_signal(signal.SIGKILL)
 
