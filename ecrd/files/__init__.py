@@ -41,6 +41,7 @@ _warned_unsupported: set[int] = set()  # file systems already reported as unable
 class _Read:
     data: bytes | None
     info: os.stat_result | None
+    fd: int | None = None  # kept open when asked: its inode cannot be reused meanwhile
 
 
 def read_file(path: Path) -> bytes | None:
@@ -75,9 +76,21 @@ def replace_file(
         OutputError: the file could not be written; it is unchanged.
     """
     target = resolve(path, action="write")
-    current = _read(path, target)
-    if current.data != expected:
-        return False
+    # Held open until swapped: while open, its inode number cannot go to another file, so
+    # "the same inode" means "the file ecrd read".
+    current = _read(path, target, keep=True)
+    try:
+        if current.data != expected:
+            return False
+        return _replace(path, target, data, current, mode=mode, private=private)
+    finally:
+        if current.fd is not None:
+            os.close(current.fd)
+
+
+def _replace(
+    path: Path, target: Path, data: bytes, current: _Read, *, mode: int, private: bool
+) -> bool:
     make_dirs(target.parent)
     remove_stale_temps(target.parent)
     try:
@@ -173,8 +186,11 @@ def make_dirs(path: Path, *, mode: int = 0o700) -> tuple[Path, ...]:
     return tuple(created)
 
 
-def _read(path: Path, target: Path) -> _Read:
-    """The bytes and status of ``target``, the resolved ``path``, if it exists."""
+def _read(path: Path, target: Path, *, keep: bool = False) -> _Read:
+    """The bytes and status of ``target``, the resolved ``path``, if it exists.
+
+    ``keep`` leaves the file open (``fd``, the caller's to close).
+    """
     try:
         info = os.lstat(target)
     except (FileNotFoundError, NotADirectoryError):
@@ -189,9 +205,13 @@ def _read(path: Path, target: Path) -> _Read:
     except OSError as exc:
         raise OutputError(describe(exc, "read", path, target)) from exc
     try:
-        return _Read(_read_fd(path, fd), os.fstat(fd))
-    finally:
+        read = _Read(_read_fd(path, fd), os.fstat(fd), fd if keep else None)
+    except BaseException:
         os.close(fd)
+        raise
+    if not keep:
+        os.close(fd)
+    return read
 
 
 def _read_fd(path: Path, fd: int) -> bytes:
@@ -216,6 +236,9 @@ def _swap_in(path: Path, target: Path, temp: TempFile, current: _Read) -> bool:
     Raises:
         OSError: the swap failed; the temporary file is the caller's to remove.
     """
+    if current.info is not None and not _same_inode(target, current.info):
+        temp.remove()  # renamed over since read: no need to swap to find out
+        return False
     try:
         if current.info is None:
             swap.place(temp.path, target)
@@ -237,6 +260,14 @@ def _swap_in(path: Path, target: Path, temp: TempFile, current: _Read) -> bool:
         return True
     _swap_back(path, target, temp)
     return False
+
+
+def _same_inode(name: Path, info: os.stat_result) -> bool:
+    try:
+        now = os.lstat(name)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino)
 
 
 def _is_current(path: Path, name: Path, current: _Read) -> bool:
