@@ -14,7 +14,6 @@ import pytest
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
 from ecrd.files import replace_file
-from ecrd.outputs import docker as docker_module
 from ecrd.outputs import netrc as netrc_module
 from ecrd.outputs.docker import DockerOutput
 from ecrd.outputs.netrc import NetrcOutput
@@ -66,7 +65,7 @@ def test_docker_apply_loads_the_json_once(tmp_path, monkeypatch):
     path = tmp_path / "config.json"
     output = DockerOutput(OutputSpec(type="docker", path=path))
     output.apply(logins=hosts(500), remove={})
-    loads = counting(monkeypatch, docker_module.json, "loads")
+    loads = counting(monkeypatch, json, "loads")
 
     output.apply(logins={h: login("new" * 10) for h in hosts(500)}, remove={})
 
@@ -114,8 +113,8 @@ def test_docker_readable_by_others_keeps_mode_with_a_warning(tmp_path):
     )
 
     assert 0o644 == stat.S_IMODE(path.stat().st_mode)
-    assert [f"{path} is readable by other users (mode 0644)"] == [
-        w[: len(str(path)) + 38] for w in result.warnings
+    assert [True] == [
+        w.startswith(f"{path} is readable by other users (mode 0644)") for w in result.warnings
     ]
 
 
