@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecrd.errors import OutputError, StateError
-from ecrd.files import read_file, replace_file, update_file
+from ecrd.files import make_dirs, read_file, replace_file, update_file
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Mapping
@@ -211,10 +211,9 @@ class StateStore:
 
     def _ensure_directory(self) -> None:
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            msg = f"cannot create the state directory {self.directory}: {exc.strerror}"
-            raise StateError(msg) from exc
+            make_dirs(self.directory)
+        except OutputError as exc:
+            raise StateError(str(exc)) from exc
 
     def _read_bytes(self) -> bytes | None:
         try:

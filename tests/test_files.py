@@ -6,14 +6,14 @@ import errno
 import os
 import stat
 import subprocess
-import tempfile
 from typing import TYPE_CHECKING
 
 import pytest
 
 from ecrd import files as _atomic
 from ecrd.errors import OutputError
-from ecrd.files import read_file, replace_file, update_file
+from ecrd.files import read_file, replace_file, swap, update_file
+from ecrd.files.messages import owner_and_mode
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -209,7 +209,7 @@ class TestReplaceFile:
     @pytest.mark.parametrize(
         ("function", "code", "words"),
         [
-            ("replace", errno.EXDEV, "cross-device"),
+            ("swap", errno.EXDEV, "cross-device"),
             ("fsync", errno.EIO, "input/output error"),
             ("write", errno.ENOSPC, "no space left on device"),
             ("write", errno.EDQUOT, "disk quota exceeded"),
@@ -226,7 +226,7 @@ class TestReplaceFile:
         def fail(*_args, **_kwargs):
             raise OSError(code, os.strerror(code))
 
-        monkeypatch.setattr(os, function, fail)
+        monkeypatch.setattr(swap if function == "swap" else os, function, fail)
 
         with pytest.raises(OutputError) as caught:
             replace_file(path, b"new", expected=b"old")
@@ -277,12 +277,12 @@ class TestReplaceFile:
         def refuse(*_args, **_kwargs):
             raise PermissionError(errno.EACCES, "Permission denied")
 
-        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        monkeypatch.setattr(_atomic, "create_temp", refuse)
 
         with pytest.raises(OutputError) as caught:
             replace_file(path, b"new", expected=None)
 
-        owner = _atomic._owner_and_mode(out)
+        owner = owner_and_mode(out)
         assert (
             f"cannot write {path}: permission denied ({out}: {owner}); run ecrd as that user"
         ) in str(caught.value)

@@ -252,6 +252,7 @@ class TestShadowedEntries:
         podman = tmp_path / "run" / "containers" / "auth.json"
         podman.parent.mkdir(parents=True)
         podman.write_text(json.dumps({"auths": {EAST.hosts[0]: {"auth": "QVdTOm9sZA=="}}}))
+        podman.chmod(0o600)  # as podman leaves it: a file others can read is warned about
 
         with capture_logs() as events:
             result = refresh(paths, FakeTokenSource(), WEST, EAST)
@@ -272,6 +273,7 @@ class TestShadowedEntries:
         podman = tmp_path / "run" / "containers" / "auth.json"
         podman.parent.mkdir(parents=True)
         podman.write_text(json.dumps({"auths": {EAST.hosts[0]: {"auth": "QVdTOm9sZA=="}}}))
+        podman.chmod(0o600)  # as podman leaves it: a file others can read is warned about
         paths["docker"] = podman
         fake = FakeTokenSource()
 

@@ -1,76 +1,23 @@
-"""Files ecrd writes credentials into: the Output seam and its builders."""
+"""Files ecrd writes credentials into: the Output seam, the writers and their builder."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from ecrd.outputs.docker import DockerOutput
+from ecrd.outputs.netrc import NetrcOutput
+from ecrd.outputs.output import Output, WriteResult, fingerprint
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
-    from pathlib import Path
+    from collections.abc import Collection
 
     from ecrd.config.model import OutputSpec
-    from ecrd.secret import Credentials
 
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What one ``Output.apply`` did.
-
-    ``fingerprints`` maps every host ecrd set to a digest of the entry it wrote, so that a
-    later removal can tell ecrd's entry from one somebody else wrote over it (the docker
-    output records an entry stored through a credential helper as
-    ``docker-credential-NAME:DIGEST``). ``retained`` are entries of hosts that left the
-    configuration which ecrd could not remove yet: it still owns them and tries again.
-    ``warnings`` are messages for users (for example a credential helper that cannot
-    store); ``host_warnings`` are the same messages by host. ``stored`` names the hosts
-    stored through a credential helper, ``delegated`` those the file sends to ecrd's own
-    helper (``docker-credential-ecrd``), which serves them from the state directory.
-    """
-
-    path: Path
-    written: bool
-    fingerprints: Mapping[str, str] = field(default_factory=dict)
-    removed: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    host_warnings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    retained: Mapping[str, str] = field(default_factory=dict)
-    stored: tuple[str, ...] = ()
-    delegated: tuple[str, ...] = ()
-
-
-class Output(Protocol):
-    """One configured output file."""
-
-    spec: OutputSpec
-
-    def apply(self, *, logins: Mapping[str, Credentials], remove: Mapping[str, str]) -> WriteResult:
-        """Set ``logins`` and drop the entries in ``remove``, in one atomic write at most.
-
-        ``remove`` maps a host to the fingerprint of the entry ecrd wrote for it; an entry
-        whose value no longer matches (somebody logged in over it) is kept. A host of
-        ``remove`` that is also in ``logins`` is not removed: its fingerprint tells what ecrd
-        wrote before. Every other entry and byte of the file stays as it was. No write
-        happens when nothing changes.
-
-        Raises:
-            OutputError: the file could not be read, parsed or written; it is unchanged.
-        """
-        ...
-
-
-def fingerprint(value: str) -> str:
-    """A short digest of an entry's secret value, safe to keep in the state file."""
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
+__all__ = ["DockerOutput", "NetrcOutput", "Output", "WriteResult", "build_outputs", "fingerprint"]
 
 
 def build_outputs(specs: Collection[OutputSpec]) -> tuple[Output, ...]:
     """One ``Output`` per spec, in order."""
-    # Imported here: the writers import this module for Credentials and WriteResult.
-    from ecrd.outputs.docker import DockerOutput  # noqa: PLC0415
-    from ecrd.outputs.netrc import NetrcOutput  # noqa: PLC0415
-
     outputs: list[Output] = []
     for spec in specs:
         if spec.type == "docker":

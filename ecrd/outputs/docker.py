@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+import structlog
+
 from ecrd.errors import OutputError
-from ecrd.files import read_file, update_file
-from ecrd.outputs import WriteResult, fingerprint
+from ecrd.files import update_file
 from ecrd.outputs.helpers import DEFAULT_TIMEOUT, PREFIX, CredentialHelper, HelperError
+from ecrd.outputs.output import WriteResult, fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from ecrd.config.model import OutputSpec
     from ecrd.secret import Credentials
 
+_log = structlog.get_logger()
 _JSON_WHITESPACE = " \t\n\r"
 # credHelpers / credsStore value naming ecrd's own helper, docker-credential-ecrd.
 ECRD_HELPER = "ecrd"
@@ -75,32 +79,56 @@ class DockerOutput:
             OutputError: the file could not be read, parsed or written; it is unchanged.
         """
         path = self.spec.path
-        plan = _Plan(path, _parse(read_file(path), path), _Helpers(self.helper_timeout))
-        for host, login in logins.items():
-            plan.set(host, login, remove.get(host))
-        for host, value in remove.items():
-            if host not in logins:
-                plan.remove(host, value)
+        plan: _Plan | None = None
         merged = _Merge(data=None, removed=())
 
         def render(before: bytes | None) -> bytes | None:
-            nonlocal merged
-            merged = _merge(_parse(before, path), plan.auths, plan.drop)
+            # The plan (and its helper calls) follows the file as first read; a
+            # concurrent writer's version, read again, is only merged.
+            nonlocal plan, merged
+            document = _parse(before, path)
+            if plan is None:
+                plan = _Plan(path, document, _Helpers(self.helper_timeout))
+                for host, login in logins.items():
+                    plan.set(host, login, remove.get(host))
+                for host, value in remove.items():
+                    if host not in logins:
+                        plan.remove(host, value)
+            merged = _merge(document, plan.auths, plan.drop)
             return merged.data
 
         written = update_file(path, render=render)
+        if plan is None:  # never rendered: update_file failed before, and raised
+            raise AssertionError(path)
         removed = (*merged.removed, *plan.erased) if written else tuple(plan.erased)
+        warnings = [w for ws in plan.warnings.values() for w in ws]
+        exposed = _readable_by_others(path) if plan.auths else None
+        if exposed is not None:
+            _log.warning("output_readable_by_others", path=str(path), mode=f"{exposed:04o}")
+            warnings.append(
+                f"{path} is readable by other users (mode {exposed:04o}) and holds registry "
+                f"passwords; ecrd kept its mode: run chmod go-rwx {path} unless others must read it"
+            )
         return WriteResult(
             path=path,
             written=written,
             fingerprints=plan.owned,
             removed=tuple(dict.fromkeys(removed)),
-            warnings=tuple(w for ws in plan.warnings.values() for w in ws),
+            warnings=tuple(warnings),
             host_warnings={h: tuple(ws) for h, ws in plan.warnings.items()},
             retained=plan.retained,
             stored=tuple(plan.stored),
             delegated=tuple(plan.delegated),
         )
+
+
+def _readable_by_others(path: Path) -> int | None:
+    """The file's mode when group or others may read it, else ``None``."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    return mode if mode & 0o044 else None
 
 
 class _Plan:

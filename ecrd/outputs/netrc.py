@@ -18,13 +18,19 @@ whatever the case. A managed host ends up with exactly one entry, written over t
 
 from __future__ import annotations
 
+import io
+import netrc as stdlib_netrc
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+import structlog
+
 from ecrd.errors import OutputError
 from ecrd.files import update_file
-from ecrd.outputs import WriteResult, fingerprint
+from ecrd.outputs.output import WriteResult, fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
     from ecrd.config.model import OutputSpec
     from ecrd.secret import Credentials
 
+_log = structlog.get_logger()
 _BLANKS = re.compile(r"[ \t\r\n]*")
 _WORD_RUN = re.compile(r"[^ \t\r\n\\]*")
 _QUOTED_RUN = re.compile(r'[^"\\]*')
@@ -68,13 +75,55 @@ class NetrcOutput:
             after, removed = _edit(text, wanted=wanted, remove=remove, path=path)
             return None if after == text else after.encode()
 
-        written = update_file(path, render=render)
+        loose = _loose_mode(path)
+        # private: Python's netrc (so requests) refuses a ~/.netrc others can read.
+        written = update_file(path, render=render, private=True)
+        if written and loose is not None:
+            _log.warning(
+                "netrc_mode_tightened",
+                path=str(path),
+                mode=f"{loose:04o}",
+                new_mode=f"{loose & ~0o077:04o}",
+            )
         return WriteResult(
             path=path,
             written=written,
             fingerprints={w.host: fingerprint(w.password) for w in wanted.values()},
             removed=removed if written else (),
         )
+
+
+def _check_python_netrc(text: str, path: Path) -> None:
+    """Refuse a file Python's ``netrc`` module (hence requests, pip, twine) cannot read.
+
+    Such a file is no netrc file to them (say a sudoers file reached through a link), so
+    ecrd leaves it alone. The stdlib's message is cut before the word it quotes, which may
+    be a password.
+
+    Raises:
+        OutputError: naming the path and line.
+    """
+    parser = stdlib_netrc.netrc(os.devnull)
+    try:
+        # The one way to parse text rather than a path; tests fail loudly if it goes.
+        parser._parse(str(path), io.StringIO(text, newline=None), default_netrc=False)  # type: ignore[attr-defined]  # noqa: SLF001
+    except stdlib_netrc.NetrcParseError as exc:
+        problem = re.split("[\"']", exc.msg, maxsplit=1)[0].strip().rstrip(":")
+        msg = _unparsable(
+            path,
+            exc.lineno or 1,
+            f"Python's netrc module, used by requests, rejects it ({problem})",
+        )
+        raise OutputError(msg) from None
+
+
+def _loose_mode(path: Path) -> int | None:
+    """The file's mode when group or others have any access to it, else ``None``."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    return mode if mode & 0o077 else None
 
 
 @dataclass(frozen=True)
@@ -165,61 +214,97 @@ def _edit(
 ) -> tuple[str, tuple[str, ...]]:
     """Return ``text`` with ``wanted`` set and ``remove`` applied, and the hosts removed.
 
-    One change at a time, each on a fresh parse: files are small, and so is the code.
+    One parse, indexed by machine name; the changes are planned against it as spans of the
+    text and made from the end of the file backwards, so each is made on text that is, up
+    to it, still as parsed.
     """
-    newline = "\r\n" if "\r\n" in text else "\n"
-    for want in wanted.values():
-        parsed = _parse(text, path)
-        found = parsed.machines(want.name)
-        default = parsed.first_default()
-        keep_place = bool(found) and (default is None or found[0].start < default.start)
-        later = found[1:] if keep_place else found
-        for entry in reversed(later):
-            text = _remove(text, _parse(text, path), entry)
-        parsed = _parse(text, path)
-        if keep_place:
-            text = _replace(text, parsed.machines(want.name)[0], want.render(newline))
-        else:
-            text = _insert(text, parsed, want.render(newline))
+    parsed = _parse(text, path)
+    # A macro left open at the end is closed by ecrd's next entry: check the file so.
+    _check_python_netrc(text + "\n\n" if parsed.open_macdef else text, path)
+    by_name: dict[str, list[_Entry]] = {}
+    for entry in parsed.entries:
+        if entry.kind == "machine":
+            by_name.setdefault(entry.name.lower(), []).append(entry)
+    changes = _set(text, parsed, by_name, wanted)
     removed: list[str] = []
+    gone: set[int] = set()
     for host, digest in remove.items():
-        name = netrc_name(host)
-        if name.lower() in wanted:
+        name = netrc_name(host).lower()
+        if name in wanted:
             continue
-        parsed = _parse(text, path)
         ours = [
             e
-            for e in parsed.machines(name)
+            for e in by_name.get(name, [])
             if e.password is not None and fingerprint(e.password) == digest
         ]
-        for entry in reversed(ours):
-            text = _remove(text, _parse(text, path), entry)
+        changes.extend(
+            _Change(e.start, _entry_end(text, e), removed=e) for e in ours if e.start not in gone
+        )
+        gone.update(e.start for e in ours)
         if ours:
             removed.append(host)
+    # Backwards; at one place a removal before an insertion, which would otherwise be removed.
+    for change in sorted(changes, key=lambda c: (c.start, c.end), reverse=True):
+        if change.removed is not None:
+            text = _remove(text, parsed, change.removed)
+        else:
+            text = text[: change.start] + change.text + text[change.end :]
     return text, tuple(removed)
 
 
-def _replace(text: str, entry: _Entry, rendered: str) -> str:
-    return text[: entry.start] + rendered + text[_entry_end(text, entry) :]
+def _set(
+    text: str, parsed: _Netrc, by_name: Mapping[str, list[_Entry]], wanted: Mapping[str, _Wanted]
+) -> list[_Change]:
+    """The changes giving each wanted host exactly one entry, before any ``default``."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    default = parsed.first_default()
+    changes: list[_Change] = []
+    inserts: list[str] = []
+    for name, want in wanted.items():
+        found = by_name.get(name, [])
+        keep_place = bool(found) and (default is None or found[0].start < default.start)
+        later = found[1:] if keep_place else found
+        changes.extend(_Change(e.start, _entry_end(text, e), removed=e) for e in later)
+        if keep_place:
+            first = found[0]
+            changes.append(_Change(first.start, _entry_end(text, first), want.render(newline)))
+        else:
+            inserts.append(want.render(newline))
+    if inserts:
+        position, prefix = _insertion(text, parsed)
+        changes.append(_Change(position, position, prefix + "".join(inserts)))
+    return changes
 
 
-def _insert(text: str, parsed: _Netrc, rendered: str) -> str:
-    """Put a new entry before the first ``default`` (and its comment lines), else at the end."""
+@dataclass(frozen=True)
+class _Change:
+    """Text to put over ``[start, end)``, or an entry to remove (``removed``)."""
+
+    start: int
+    end: int
+    text: str = ""
+    removed: _Entry | None = None
+
+
+def _insertion(text: str, parsed: _Netrc) -> tuple[int, str]:
+    """Where new entries go, and what must come before them there.
+
+    Before the first ``default`` (and the comment lines just over it), else at the end:
+    curl stops at ``default``.
+    """
     default = parsed.first_default()
     if default is None:
-        if text and not text.endswith("\n"):
-            text += "\n"
+        prefix = "\n" if text and not text.endswith("\n") else ""
         if parsed.open_macdef:
-            text += "\n"  # close the macro, or the entry would be read as part of it
-        return text + rendered
+            prefix += "\n"  # close the macro, or the entry would be read as part of it
+        return len(text), prefix
     position = _line_start(text, default.start)
     while position > 0 and text[position - 1] == "\n":
         above = text.rfind("\n", 0, position - 1) + 1
         if _skip(text, above, " \t") not in parsed.comment_starts:
             break
         position = above
-    prefix = "" if position == 0 or text[position - 1] == "\n" else "\n"
-    return text[:position] + prefix + rendered + text[position:]
+    return position, "" if position == 0 or text[position - 1] == "\n" else "\n"
 
 
 def _remove(text: str, parsed: _Netrc, entry: _Entry) -> str:

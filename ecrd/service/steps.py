@@ -16,8 +16,8 @@ from functools import partial
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from ecrd.errors import ServiceError
-from ecrd.files import replace_file
+from ecrd.errors import OutputError, ServiceError
+from ecrd.files import make_dirs, replace_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -150,20 +150,13 @@ def make_directories(directory: Path, *, mode: int, owner: Account | None = None
     Raises:
         ServiceError: a directory could not be created or given to ``owner``.
     """
-    missing: list[Path] = []
-    current = directory
-    while not current.exists() and current != current.parent:
-        missing.append(current)
-        current = current.parent
     try:
-        for new in reversed(missing):
-            new.mkdir(mode=mode, exist_ok=True)
-            new.chmod(mode)
-            if owner is not None:
-                _chown(new, owner)
-    except OSError as exc:
-        msg = f"cannot create {directory}: {exc.strerror}"
-        raise ServiceError(msg) from exc
+        created = make_dirs(directory, mode=mode)
+    except OutputError as exc:
+        raise ServiceError(str(exc)) from exc
+    for new in created:
+        if owner is not None:
+            _chown(new, owner)
     return ""
 
 

@@ -47,6 +47,7 @@ def output(path: Path, *, timeout: float = 10.0) -> DockerOutput:
 def write(path: Path, document: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent="\t"))
+    path.chmod(0o600)  # as docker leaves it: a file others can read is warned about
 
 
 def read(path: Path) -> dict[str, object]:

@@ -175,6 +175,7 @@ def docker_file(tmp_path: Path, document: dict[str, Any]) -> Path:
     path = tmp_path / "out" / "docker" / "config.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent="\t"))
+    path.chmod(0o600)  # as docker leaves it: a file others can read is warned about
     return path
 
 

@@ -83,6 +83,7 @@ def refresh(docker: Path, state_dir: Path, source: FakeTokenSource, *registries:
 def docker_config(docker: Path, document: object) -> None:
     docker.parent.mkdir(parents=True, exist_ok=True)
     docker.write_text(json.dumps(document))
+    docker.chmod(0o600)  # as docker leaves it: a file others can read is warned about
 
 
 def tokens(state_dir: Path) -> dict[str, dict[str, str]]:

@@ -22,6 +22,7 @@ from tests.fakes import EXPIRES_AT
 from tests.strategies import docker_configs, ecr_passwords, hosts
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
@@ -48,6 +49,16 @@ def dump(document: object) -> bytes:
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "docker" / "config.json"
+
+
+@pytest.fixture(autouse=True)
+def private_umask() -> Iterator[None]:
+    """Files the tests write are 0600, as docker leaves config.json (wider ones are warned about)."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 @pytest.fixture

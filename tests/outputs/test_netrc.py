@@ -181,7 +181,7 @@ class TestNetrcOutput:
 
     def test_new_entry_goes_before_default_and_its_comments(self, path):
         """New entries go above default (curl stops there) and the comment lines over it."""
-        head = "machine a login b password c\n\n"
+        head = "machine a login b password c\n"
         tail = "# catch-all\n# for anonymous ftp\ndefault login anonymous password me@\n"
         write(path, head + tail)
 
@@ -298,14 +298,14 @@ class TestNetrcOutput:
 
     def test_removal_only_of_entries_ecrd_wrote(self, path):
         """An entry goes only when its password is the one ecrd wrote (same fingerprint)."""
-        write(path, KEPT + entry() + entry(OTHER, "changed by the user") + "# end\n")
+        write(path, KEPT + entry() + entry(OTHER, "changed-by-the-user") + "# end\n")
 
         result = output(path).apply(
             logins={},
             remove={HOST: fingerprint(PASSWORD), OTHER: fingerprint(PASSWORD), "x.example": "0"},
         )
 
-        assert (KEPT + entry(OTHER, "changed by the user") + "# end\n", (HOST,)) == (
+        assert (KEPT + entry(OTHER, "changed-by-the-user") + "# end\n", (HOST,)) == (
             path.read_text(),
             result.removed,
         )
@@ -443,15 +443,15 @@ class TestNetrcOutput:
 
     @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file away")
     def test_mode_and_owner_are_kept(self, path):
-        """A file of another user with mode 0640 keeps both after the rewrite."""
+        """A file of another user with mode 0400 keeps both after the rewrite."""
         write(path, KEPT)
-        path.chmod(0o640)
+        path.chmod(0o400)
         os.chown(path, 4321, 4322)
 
         output(path).apply(logins={HOST: login()}, remove={})
 
         info = path.stat()
-        assert (0o640, 4321, 4322) == (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+        assert (0o400, 4321, 4322) == (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
 
     def test_symlinked_netrc_is_written_at_its_target(self, path, tmp_path):
         """~/.netrc linked into a dotfiles directory: the link stays, the target changes."""
