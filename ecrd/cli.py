@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -19,7 +18,7 @@ from ecrd.config.durations import parse_duration
 from ecrd.errors import ConfigError, EcrdError
 from ecrd.logs import LEVELS, configure_logging
 from ecrd.service.commands import service
-from ecrd.state import StateStore, default_state_dir
+from ecrd.state import StateStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -105,7 +104,8 @@ def cli() -> None:
 def refresh(ctx: click.Context) -> None:
     """Refresh every registry once now, write the outputs, and exit.
 
-    Exit status: 0 all refreshed, 1 any registry or output failed, 2 bad configuration.
+    One attempt per group, no retry. Exit status: 0 all refreshed, 1 any registry or output
+    failed (or a login written where its clients do not read it), 2 bad configuration.
     """
     from ecrd.round import run_round  # noqa: PLC0415 - keeps `ecrd --help` quick
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
@@ -114,7 +114,7 @@ def refresh(ctx: click.Context) -> None:
     try:
         config = load_config(path)
         result = run_round(
-            config=config, source=EcrTokenSource(), store=StateStore(default_state_dir())
+            config=config, source=EcrTokenSource(), store=StateStore.for_config(path)
         )
     except EcrdError as exc:
         _fail(exc)
@@ -124,33 +124,38 @@ def refresh(ctx: click.Context) -> None:
 
 
 def _print_round(config: Config, result: RoundResult) -> None:
+    """A line per host, then each problem once (the log shows them only at --log-level info)."""
+    from ecrd.status import shorten  # noqa: PLC0415
+
+    home = str(Path.home())
     now = datetime.now(timezone.utc)
     width = max((len(h.host) for h in result.hosts), default=0)
+    output_problems = "; ".join(result.output_errors.values())
+    problems: list[str] = []
     for host in result.hosts:
-        outputs = ", ".join(_display_path(p) for p in host.outputs) or "no output"
+        if host.error is not None and host.error != output_problems:
+            problems.append(host.error)
         if host.error is not None and not host.outputs:
-            click.echo(f"{host.host:<{width}}  FAILED  {host.error}")
+            click.echo(f"{host.host:<{width}}  FAILED")
             continue
         expiry = (
             f"expires {host.expires_at:%Y-%m-%d %H:%M:%S}Z (in {_human(host.expires_at - now)})"
             if host.expires_at
             else "no expiry"
         )
+        outputs = ", ".join(shorten(p, home) for p in host.outputs) or "no output"
         line = f"{host.host:<{width}}  {expiry}  {outputs}"
-        if host.error:
-            line += f"  (not written everywhere: {host.error})"
+        if host.failing:
+            line += "  FAILING"
         click.echo(line)
     if not config.registries:
-        click.echo(f"{config.path}: no registries configured; nothing to refresh")
+        click.echo(
+            f"{shorten(str(config.path), home)}: no registries configured; nothing to refresh"
+        )
     for warning in result.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    for error in result.output_errors:
-        click.echo(f"Error: {error}", err=True)
-
-
-def _display_path(path: str) -> str:
-    home = str(Path.home())
-    return "~" + path[len(home) :] if path.startswith(home + os.sep) else path
+        click.echo(f"Warning: {shorten(warning, home)}", err=True)
+    for error in dict.fromkeys([*problems, *result.output_errors.values()]):
+        click.echo(f"Error: {shorten(error, home)}", err=True)
 
 
 def _human(delta: timedelta) -> str:
@@ -181,14 +186,16 @@ def run(ctx: click.Context, clock_check: float | None) -> None:
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
     path = _setup(ctx, default_level="info")
+    store = StateStore.for_config(path)
     daemon = Daemon(
         config_path=path,
         source=EcrTokenSource(),
-        store=StateStore(default_state_dir()),
+        store=store,
         clock_check=timedelta(seconds=clock_check) if clock_check else CLOCK_CHECK,
     )
     try:
-        code = daemon.run()
+        with store.hold_daemon_lock():
+            code = daemon.run()
     except EcrdError as exc:
         _fail(exc)
         return
@@ -207,31 +214,37 @@ def run(ctx: click.Context, clock_check: float | None) -> None:
 )
 @click.pass_context
 def status(ctx: click.Context, output_format: str) -> None:
-    """Show each registry host: expiry, last refresh, outputs, last error.
+    """Show each registry host: expiry, next and last refresh, outputs, problems.
 
-    Reads the state directory, so it works while the daemon runs. Exit status: 0 all fresh,
-    1 any expired or failing, 2 no state yet.
+    Reads the configuration's state directory, so it works while the daemon runs; the first
+    line says whether a daemon serves the configuration. Exit status: 0 all fresh, 1 any
+    expired or failing, 2 no state yet.
     """
-    from ecrd.status import exit_code, render_json, render_table  # noqa: PLC0415
+    from ecrd.status import Report, exit_code, render_json, render_table  # noqa: PLC0415
 
-    _setup(ctx, default_level="warning")
-    store = StateStore(default_state_dir())
+    path = _setup(ctx, default_level="warning")
+    named = _options(ctx).config is not None
     try:
-        state = store.read()
+        store = StateStore.for_config(path) if named else StateStore.for_user(path)
+        report = Report(
+            state=store.read(),
+            config=str(store.config) if store.config else None,
+            daemon_pid=store.daemon_pid(),
+            now=datetime.now(timezone.utc),
+        )
     except EcrdError as exc:
         _fail(exc)
         return
-    now = datetime.now(timezone.utc)
-    if state is None:
+    if report.state is None:
         click.echo(
             f"No state yet in {store.directory}: run `ecrd refresh` or start `ecrd run`.",
             err=True,
         )
-    elif output_format == "json":
-        click.echo(render_json(state))
-    else:
-        click.echo(render_table(state, now))
-    sys.exit(exit_code(state, now))
+    if output_format == "json":
+        click.echo(render_json(report))
+    elif report.state is not None:
+        click.echo(render_table(report))
+    sys.exit(exit_code(report))
 
 
 @cli.command()

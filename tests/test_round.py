@@ -102,9 +102,8 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         done.append(str(path))
         return real(path, data, **kwargs)
 
+    # Outputs and state write through ecrd.files.update_file, which calls this name.
     monkeypatch.setattr(_atomic, "replace_file", counting)
-    for module in ("ecrd.outputs.docker", "ecrd.outputs.netrc"):
-        monkeypatch.setattr(f"{module}.replace_file", counting, raising=False)
     return done
 
 
@@ -205,7 +204,9 @@ class TestRound:
 
         assert not result.ok
         assert b'{"auths": {' == paths["docker"].read_bytes()
-        assert "cannot parse" in result.output_errors[0]
+        assert [str(paths["docker"])] == list(result.output_errors)
+        assert "cannot parse" in result.output_errors[str(paths["docker"])]
+        assert all(h.failing for h in result.hosts)
         assert all(h.outputs == (str(paths["netrc"]),) for h in result.hosts)
         assert "password " + fake.password("us-west-2") in paths["netrc"].read_text()
 
@@ -236,7 +237,7 @@ class TestRound:
 
         text = repr(events)
         password = fake.password("us-west-2")
-        assert {"token_refreshed", "refresh_failed", "output_written", "output_shadowed"} <= {
+        assert {"token_refreshed", "refresh_failed", "output_written", "credentials_not_stored"} <= {
             e["event"] for e in events
         }
         assert password not in text
