@@ -1,5 +1,7 @@
-"""`ecrd refresh` and `ecrd status` as processes: several configurations on one HOME, a corrupt
-state, a credential store that refuses, a daemon's pid. Tokens come from the loopback emulator.
+"""`ecrd refresh` and `ecrd status` as processes, with tokens from the loopback emulator.
+
+Several configurations on one HOME, a corrupt state, a credential store that refuses, and
+the pid of a daemon.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class TestBrokenCredentialStore:
     def test_refresh_and_status_exit_1_when_docker_cannot_read_the_login(
         self, emulator, isolated_env, default_config, tmp_path, monkeypatch
     ):
-        """credsStore is a store that fails: auths gets the login, docker reads the store.
+        """A credsStore that fails: auths gets the login, but docker reads the store.
 
         Refresh exits 1 and says so once (no per-host paragraph, no log line repeating it);
         status exits 1 and shows the host failing.
@@ -147,8 +149,22 @@ class TestBrokenCredentialStore:
         assert base64.b64decode(auth["auth"]).startswith(b"AWS:")
 
 
+HOLD_AND_SCHEDULE = """
+import sys, datetime as d
+from pathlib import Path
+from ecrd.state import StateStore
+store = StateStore.for_config(Path(sys.argv[1]))
+with store.hold_daemon_lock():
+    when = d.datetime.now(d.timezone.utc) + d.timedelta(hours=6)
+    store.record_schedule(next_refresh={{"{host}": when}})
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
 class TestStatusProcess:
-    def test_no_state_json_is_valid_and_exits_2(self, default_config):
+    @pytest.mark.usefixtures("default_config")
+    def test_no_state_json_is_valid_and_exits_2(self):
         """Before any refresh `status --output json` still prints JSON, and exits 2."""
         done = ecrd("status", "--output", "json")
 
@@ -166,13 +182,7 @@ class TestStatusProcess:
             [
                 sys.executable,
                 "-c",
-                "import sys, datetime as d; from pathlib import Path;"
-                "from ecrd.state import StateStore;"
-                "s = StateStore.for_config(Path(sys.argv[1]));"
-                "t = d.datetime.now(d.timezone.utc) + d.timedelta(hours=6);"
-                "lock = s.hold_daemon_lock(); lock.__enter__();"
-                f"s.record_schedule(next_refresh={{'{MINE}': t}});"
-                "print('held', flush=True); sys.stdin.read()",
+                HOLD_AND_SCHEDULE.format(host=MINE),
                 str(default_config),
             ],
             stdin=subprocess.PIPE,

@@ -237,9 +237,12 @@ class TestRound:
 
         text = repr(events)
         password = fake.password("us-west-2")
-        assert {"token_refreshed", "refresh_failed", "output_written", "credentials_not_stored"} <= {
-            e["event"] for e in events
-        }
+        assert {
+            "token_refreshed",
+            "refresh_failed",
+            "output_written",
+            "credentials_not_stored",
+        } <= {e["event"] for e in events}
         assert password not in text
         assert base64.b64encode(f"AWS:{password}".encode()).decode() not in text
 

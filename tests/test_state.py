@@ -148,10 +148,12 @@ class TestCorruptState:
         """A program writing state.json inside ecrd's lock: the save refuses, and says so."""
         save_host(store)
 
-        with pytest.raises(StateError, match="changed while ecrd held its lock"):  # noqa: PT012
-            with store.transaction() as state:
-                store.path.write_bytes(VALID)  # another program, which takes no lock
-                state.config_error = "x"
+        with (  # noqa: PT012
+            pytest.raises(StateError, match="changed while ecrd held its lock"),
+            store.transaction() as state,
+        ):
+            store.path.write_bytes(VALID)  # another program, which takes no lock
+            state.config_error = "x"
 
         assert VALID == store.path.read_bytes()
 

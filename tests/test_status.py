@@ -165,8 +165,9 @@ class TestTable:
         stopped = render_table(report(host(), pid=None, config_error=error), home=HOME)
         missing = render_table(report(config_error="config.yaml does not exist"), home=HOME)
 
-        assert f"configuration rejected, the daemon runs on the last good one: {error}" == (
-            running[-1]
+        assert (
+            f"configuration rejected, the daemon runs on the last good one: {error}"
+            == (running[-1])
         )
         assert "last good one" not in stopped
         assert stopped.endswith(f"configuration error when last read: {error}")

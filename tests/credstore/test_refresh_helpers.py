@@ -159,7 +159,7 @@ class TestRoundWithHelpers:
     def test_a_store_that_refuses_fails_the_host_until_the_round_that_works(
         self, docker, state_dir, bin_dir
     ):
-        """credHelpers names a missing helper: the host fails (once, as its error), then heals.
+        """A missing helper named in credHelpers fails the host (once, as its error) until fixed.
 
         Docker asks that helper, not auths, for the host: the login ecrd wrote into auths
         instead is not read, so the round is not ok and the host is failing, with one
@@ -195,7 +195,7 @@ class TestRoundWithHelpers:
         assert [WEST.hosts[0]] == [e["host"] for e in not_stored]
 
     def test_a_broken_credsstore_fails_every_host_it_hides(self, docker, state_dir, bin_dir):
-        """credsStore is a store that fails every call: each host is failing, exit 1 worth."""
+        """A credsStore that fails every call makes each host it hides from docker failing."""
         shell_helper(bin_dir, "broken", 'echo "pass not initialized" ; exit 1')
         docker_config(docker, {"credsStore": "broken"})
 
