@@ -51,7 +51,7 @@ sys.exit(main())
 
 
 @pytest.fixture
-def user(tmp_path: Path) -> Iterator[pwd.struct_passwd]:
+def user() -> Iterator[pwd.struct_passwd]:
     """A new user with a home, and /var/lib/ecrd/USER as systemd's StateDirectory makes it."""
     name = f"ecrdt{os.getpid() % 100000}"
     subprocess.run(["useradd", "-m", "-s", "/bin/sh", name], check=True)
@@ -85,7 +85,7 @@ def as_user(
 
 
 def install(home: Path, uid: int, gid: int, emulator: Emulator) -> Path:
-    """ecrd and its helper on the user's PATH; AWS keys, a configuration and docker's file."""
+    """Install ecrd and its helper on the PATH of the user, with AWS keys and its files."""
     files = {
         "bin/ecrd": SCRIPT.format(
             python=SYSTEM_PYTHON, repository=str(REPOSITORY), site=SITE, module="ecrd.cli"
