@@ -133,11 +133,16 @@ def _print_round(config: Config, result: RoundResult) -> None:
     output_problems = "; ".join(result.output_errors.values())
     problems: list[str] = []
     for host in result.hosts:
+        if host.error is not None and not host.outputs:
+            # A group's error is said on its first host's line, once.
+            said = host.error in problems
+            problems.append(host.error)
+            click.echo(
+                f"{host.host:<{width}}  FAILED  {'(as above)' if said else shorten(host.error, home)}"
+            )
+            continue
         if host.error is not None and host.error != output_problems:
             problems.append(host.error)
-        if host.error is not None and not host.outputs:
-            click.echo(f"{host.host:<{width}}  FAILED")
-            continue
         expiry = (
             f"expires {host.expires_at:%Y-%m-%d %H:%M:%S}Z (in {_human(host.expires_at - now)})"
             if host.expires_at
@@ -154,8 +159,10 @@ def _print_round(config: Config, result: RoundResult) -> None:
         )
     for warning in result.warnings:
         click.echo(f"Warning: {shorten(warning, home)}", err=True)
+    failed_hosts = {h.error for h in result.hosts if h.error is not None and not h.outputs}
     for error in dict.fromkeys([*problems, *result.output_errors.values()]):
-        click.echo(f"Error: {shorten(error, home)}", err=True)
+        if error not in failed_hosts:
+            click.echo(f"Error: {shorten(error, home)}", err=True)
 
 
 def _human(delta: timedelta) -> str:

@@ -49,8 +49,7 @@ class TestStatusCommand:
         assert 2 == done.returncode
         assert "" == done.stdout
         assert (
-            f"No state yet in {directory}: run `ecrd refresh` or start `ecrd run`.\n"
-            == done.stderr
+            f"No state yet in {directory}: run `ecrd refresh` or start `ecrd run`.\n" == done.stderr
         )
 
     def test_fresh_hosts_exit_0_as_a_table_and_as_json(
@@ -125,7 +124,7 @@ class TestStatusCommand:
         assert failed["error"] == host["last_error"]
         assert parse_time(host["expires_at"]) - datetime.now(timezone.utc) > timedelta(minutes=59)
         assert 1 == table.returncode
-        assert "failed" == _split_header(table.stdout.splitlines()[2])[3]
+        assert "failed" == _split_header(table.stdout.splitlines()[2])[3].strip()
         assert 1 == table.stdout.count(failed["error"])
         assert f"error: {failed['error']}" in table.stdout.splitlines()
 
