@@ -8,7 +8,6 @@ for boto3, structlog or the AWS CLI commands.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,52 +43,63 @@ def cli() -> None:
 def refresh(ctx: click.Context) -> None:
     """Refresh every registry once now, write the outputs, and exit.
 
-    Exit status: 0 all refreshed, 1 any registry or output failed, 2 bad configuration.
+    One attempt per group, no retry. Exit status: 0 all refreshed, 1 any registry or output
+    failed (or a login written where its clients do not read it), 2 bad configuration.
     """
     from ecrd.config import load_config  # noqa: PLC0415 -- see the module's docstring
     from ecrd.round import run_round  # noqa: PLC0415
-    from ecrd.state import StateStore, default_state_dir  # noqa: PLC0415
+    from ecrd.state import StateStore  # noqa: PLC0415
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
     set_up_logging(ctx, default_level="warning")
-    config = load_config(config_path(ctx))
-    result = run_round(
-        config=config, source=EcrTokenSource(), store=StateStore(default_state_dir())
-    )
+    path = config_path(ctx)
+    config = load_config(path)
+    result = run_round(config=config, source=EcrTokenSource(), store=StateStore.for_config(path))
     _print_round(config, result)
     sys.exit(0 if result.ok else 1)
 
 
 def _print_round(config: Config, result: RoundResult) -> None:
+    """A line per host, then each problem once (the log shows them only at --log-level info)."""
     from ecrd.config.durations import format_duration  # noqa: PLC0415
+    from ecrd.status import shorten  # noqa: PLC0415
 
+    home = str(Path.home())
     now = datetime.now(timezone.utc)
     width = max((len(h.host) for h in result.hosts), default=0)
+    output_problems = "; ".join(result.output_errors.values())
+    problems: list[str] = []
     for host in result.hosts:
-        outputs = ", ".join(_display_path(p) for p in host.outputs) or "no output"
         if host.error is not None and not host.outputs:
-            click.echo(f"{host.host:<{width}}  FAILED  {host.error}")
+            # A group's error is said on its first host's line, once.
+            said = host.error in problems
+            problems.append(host.error)
+            click.echo(
+                f"{host.host:<{width}}  FAILED  {'(as above)' if said else shorten(host.error, home)}"
+            )
             continue
+        if host.error is not None and host.error != output_problems:
+            problems.append(host.error)
         expiry = (
             f"expires {host.expires_at:%Y-%m-%d %H:%M:%S}Z (in {format_duration(host.expires_at - now, rounded=True)})"
             if host.expires_at
             else "no expiry"
         )
+        outputs = ", ".join(shorten(p, home) for p in host.outputs) or "no output"
         line = f"{host.host:<{width}}  {expiry}  {outputs}"
-        if host.error:
-            line += f"  (not written everywhere: {host.error})"
+        if host.failing:
+            line += "  FAILING"
         click.echo(line)
     if not config.registries:
-        click.echo(f"{config.path}: no registries configured; nothing to refresh")
+        click.echo(
+            f"{shorten(str(config.path), home)}: no registries configured; nothing to refresh"
+        )
     for warning in result.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    for error in result.output_errors:
-        click.echo(f"Error: {error}", err=True)
-
-
-def _display_path(path: str) -> str:
-    home = str(Path.home())
-    return "~" + path[len(home) :] if path.startswith(home + os.sep) else path
+        click.echo(f"Warning: {shorten(warning, home)}", err=True)
+    failed_hosts = {h.error for h in result.hosts if h.error is not None and not h.outputs}
+    for error in dict.fromkeys([*problems, *result.output_errors.values()]):
+        if error not in failed_hosts:
+            click.echo(f"Error: {shorten(error, home)}", err=True)
 
 
 @cli.command()
@@ -102,14 +112,16 @@ def run(ctx: click.Context) -> None:
     invalid at start.
     """
     from ecrd.daemon.lifecycle import Daemon  # noqa: PLC0415 -- see the module's docstring
-    from ecrd.state import StateStore, default_state_dir  # noqa: PLC0415
+    from ecrd.state import StateStore  # noqa: PLC0415
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
     set_up_logging(ctx, default_level="info")
-    daemon = Daemon(
-        config_path=config_path(ctx), source=EcrTokenSource(), store=StateStore(default_state_dir())
-    )
-    sys.exit(daemon.run())
+    path = config_path(ctx)
+    store = StateStore.for_config(path)
+    daemon = Daemon(config_path=path, source=EcrTokenSource(), store=store)
+    with store.hold_daemon_lock():
+        code = daemon.run()
+    sys.exit(code)
 
 
 @cli.command()
@@ -124,28 +136,34 @@ def run(ctx: click.Context) -> None:
 )
 @click.pass_context
 def status(ctx: click.Context, output_format: str) -> None:
-    """Show each registry host: expiry, last refresh, outputs, last error.
+    """Show each registry host: expiry, next and last refresh, outputs, problems.
 
-    Reads the state directory, so it works while the daemon runs. Exit status: 0 all fresh,
-    1 any expired or failing, 2 no state yet.
+    Reads the configuration's state directory, so it works while the daemon runs; the first
+    line says whether a daemon serves the configuration. Exit status: 0 all fresh, 1 any
+    expired or failing, 2 no state yet.
     """
-    from ecrd.state import StateStore, default_state_dir  # noqa: PLC0415
-    from ecrd.status import exit_code, render_json, render_table  # noqa: PLC0415
+    from ecrd.state import StateStore  # noqa: PLC0415
+    from ecrd.status import Report, exit_code, render_json, render_table  # noqa: PLC0415
 
-    set_up_logging(ctx, default_level="warning")
-    store = StateStore(default_state_dir())
-    state = store.read()
-    now = datetime.now(timezone.utc)
-    if state is None:
+    options = set_up_logging(ctx, default_level="warning")
+    path = config_path(ctx)
+    store = StateStore.for_config(path) if options.config is not None else StateStore.for_user(path)
+    report = Report(
+        state=store.read(),
+        config=str(store.config) if store.config else None,
+        daemon_pid=store.daemon_pid(),
+        now=datetime.now(timezone.utc),
+    )
+    if report.state is None:
         click.echo(
             f"No state yet in {store.directory}: run `ecrd refresh` or start `ecrd run`.",
             err=True,
         )
-    elif output_format == "json":
-        click.echo(render_json(state))
-    else:
-        click.echo(render_table(state, now))
-    sys.exit(exit_code(state, now))
+    if output_format == "json":
+        click.echo(render_json(report))
+    elif report.state is not None:
+        click.echo(render_table(report))
+    sys.exit(exit_code(report))
 
 
 @cli.command()

@@ -52,13 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def state_dir(env: Mapping[str, str]) -> str:
-    """The state directory, by the rule of ``ecrd.state.default_state_dir``."""
-    if env.get("STATE_DIRECTORY"):
-        return env["STATE_DIRECTORY"].split(":")[0]
-    if env.get("XDG_STATE_HOME"):
-        return os.path.join(env["XDG_STATE_HOME"], "ecrd")  # noqa: PTH118
-    home = env.get("HOME") or os.path.expanduser("~")  # noqa: PTH111
-    return os.path.join(home, ".local", "state", "ecrd")  # noqa: PTH118
+    """The state root, by the rule of ``ecrd.paths.state_root``."""
+    from ecrd import paths  # noqa: PLC0415 - standard library only, like this module
+
+    return paths.state_root(env)
 
 
 def server_host(server_url: str) -> str:
@@ -103,16 +100,32 @@ def _live_tokens(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
 
     A missing file holds nothing (ecrd has not refreshed yet).
     """
-    path = os.path.join(state_dir(env), TOKENS_FILE)  # noqa: PTH118
+    from ecrd import paths  # noqa: PLC0415
+
+    # Every configuration's tokens (and an older ecrd's, in the root): the latest expiry wins.
+    root = state_dir(env)
+    live: dict[str, tuple[str, str]] = {}
+    latest: dict[str, float] = {}
+    for directory in (root, *paths.config_state_dirs(root)):
+        path = os.path.join(directory, TOKENS_FILE)  # noqa: PTH118
+        for host, (entry, expires_at) in _read_tokens(path).items():
+            if expires_at > latest.get(host, 0):
+                live[host], latest[host] = entry, expires_at
+    return live
+
+
+def _read_tokens(path: str) -> dict[str, tuple[tuple[str, str], float]]:
+    """Host -> ((user name, secret), expiry) of the live tokens in one tokens file."""
     try:
         with open(path, "rb") as file:  # noqa: PTH123
             document = json.load(file)
         hosts = document["hosts"]
         now = time.time()
-        live: dict[str, tuple[str, str]] = {}
+        live: dict[str, tuple[tuple[str, str], float]] = {}
         for host, entry in hosts.items():
-            if float(entry["expires_at"]) > now:  # Unix seconds
-                live[host] = (str(entry["username"]), str(entry["secret"]))
+            expires_at = float(entry["expires_at"])  # Unix seconds
+            if expires_at > now:
+                live[host] = ((str(entry["username"]), str(entry["secret"])), expires_at)
     except FileNotFoundError:
         return {}
     except OSError as exc:

@@ -74,3 +74,7 @@ class StateError(EcrdError):
 
 class ServiceError(EcrdError):
     """A service file could not be installed or removed, or systemctl/launchctl failed."""
+
+
+class AlreadyRunningError(EcrdError):
+    """Another `ecrd run` already serves this configuration (one daemon per configuration)."""

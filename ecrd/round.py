@@ -1,66 +1,73 @@
-"""One refresh round: fetch the groups' tokens, write every output once, record the state.
+"""One refresh round: fetch the groups' tokens, apply them to every output, record the state.
 
-``ecrd refresh`` runs one round for every group; the daemon runs one per due group.
+``ecrd refresh`` runs one round for every group (``run_round``); the daemon fetches each due
+group itself and hands what it got to ``apply_round``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
-from ecrd.config.model import OutputSpec
-from ecrd.errors import OutputError, TokenError
-from ecrd.outputs import WriteResult, build_outputs
+from ecrd.errors import TokenError
+from ecrd.outputs.apply import apply_outputs
 from ecrd.outputs.shadows import find_shadows
-from ecrd.secret import Credentials
-from ecrd.state import HostState, OwnedEntries, State, StateStore
-from ecrd.tokens.source import TokenSource, fetch_all
+from ecrd.state_model import HostState
+from ecrd.tokens.source import fetch_all
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
-    from ecrd.config.model import Config, Group, GroupKey, Registry
+    from ecrd.config.model import Config, Group, GroupKey
+    from ecrd.outputs.apply import AppliedOutputs
+    from ecrd.secret import Credentials
+    from ecrd.state import StateStore
+    from ecrd.state_model import State
+    from ecrd.tokens.source import TokenSource
 
 log = structlog.get_logger("ecrd")
+
+# HostState.error_code of a host whose login was not written where its clients read it.
+NOT_READ = "NotRead"
+OUTPUT_FAILED = "OutputFailed"
 
 
 @dataclass(frozen=True)
 class HostResult:
-    """What a round did for one registry host."""
+    """What a round did for one registry host.
+
+    ``outputs`` are the outputs that hold its login after the round (none when its fetch
+    failed); ``error`` is why it is ``failing``: its fetch failed, an output could not be
+    written, or its login went where its clients do not read it.
+    """
 
     host: str
     registry_id: str | None
     region: str
     group: str
     expires_at: datetime | None
+    refreshed_at: datetime | None
     outputs: tuple[str, ...]
     error: str | None
+    failing: bool
 
 
 @dataclass(frozen=True)
 class RoundResult:
-    """What a round did: per host, per output, and the warnings users should read."""
+    """What a round did: per host, per output (path -> error), and warnings for users."""
 
     hosts: tuple[HostResult, ...]
-    output_errors: tuple[str, ...]
+    output_errors: Mapping[str, str]
     warnings: tuple[str, ...]
     written: tuple[str, ...]
 
     @property
     def ok(self) -> bool:
-        """True when every group was fetched and every output written."""
-        return not self.output_errors and all(h.error is None for h in self.hosts)
-
-
-@dataclass(frozen=True)
-class _HostLogin:
-    registry: Registry
-    login: Credentials
-    expires_at: datetime
+        """True when every group was fetched, every output written, every login readable."""
+        return not self.output_errors and not any(h.failing for h in self.hosts)
 
 
 def run_round(
@@ -71,34 +78,68 @@ def run_round(
     groups: Sequence[Group] | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> RoundResult:
-    """Refresh ``groups`` (default: all), write every output at most once, save the state."""
+    """Fetch ``groups`` (default: all) once each, apply them, save the state (`ecrd refresh`).
+
+    The caller reports the problems of the result to the user: they are logged at ``info``.
+    """
     clock = now or (lambda: datetime.now(timezone.utc))
     groups = config.groups() if groups is None else groups
     fetched = fetch_all(source, groups)
-    return write_round(config=config, store=store, groups=groups, fetched=fetched, now=clock())
+    return _apply(
+        config=config,
+        store=store,
+        groups=groups,
+        fetched=fetched,
+        fresh=set(fetched),
+        now=clock(),
+        quiet=True,
+    )
 
 
-def write_round(
+def apply_round(
     *,
     config: Config,
     store: StateStore,
     groups: Sequence[Group],
     fetched: Mapping[GroupKey, Sequence[Credentials] | TokenError],
+    fresh: Collection[GroupKey],
     now: datetime,
-    fresh: Collection[GroupKey] | None = None,
 ) -> RoundResult:
-    """Write what ``fetched`` holds into every output and record it in the state.
+    """Apply what ``fetched`` holds for ``groups`` to every output; record it (the daemon).
 
-    ``fresh`` names the groups whose credentials were just fetched (default: all of them);
-    the others' are written again, into a new output for instance, as they were.
+    ``fresh`` names the groups whose credentials were just fetched; the others' are written
+    again as they were (into an output added by a reload, for instance).
+
+    Raises:
+        StateError: the state directory could not be locked or saved.
     """
-    fresh = set(fetched) if fresh is None else set(fresh)
-    logins: dict[str, _HostLogin] = {}
+    return _apply(
+        config=config,
+        store=store,
+        groups=groups,
+        fetched=fetched,
+        fresh=set(fresh),
+        now=now,
+        quiet=False,
+    )
+
+
+def _apply(
+    *,
+    config: Config,
+    store: StateStore,
+    groups: Sequence[Group],
+    fetched: Mapping[GroupKey, Sequence[Credentials] | TokenError],
+    fresh: Collection[GroupKey],
+    now: datetime,
+    quiet: bool,
+) -> RoundResult:
+    logins: dict[str, Credentials] = {}
     failures: dict[str, TokenError] = {}
     for group in groups:
         result = fetched[group.key]
         if isinstance(result, TokenError):
-            log.error(
+            (log.info if quiet else log.error)(
                 "refresh_failed",
                 group=group.name,
                 hosts=list(group.hosts),
@@ -109,37 +150,39 @@ def write_round(
             continue
         group_logins = _logins_for(group, result)
         logins.update(group_logins)
-        if group.key not in fresh:
-            continue
-        expiry = min(h.expires_at for h in group_logins.values())
-        log.info(
-            "token_refreshed",
-            group=group.name,
-            hosts=list(group_logins),
-            expires_at=expiry.isoformat(),
-        )
+        if group.key in fresh:
+            expiry = min(c.expires_at for c in group_logins.values())
+            log.info(
+                "token_refreshed",
+                group=group.name,
+                hosts=list(group_logins),
+                expires_at=expiry.isoformat(),
+            )
 
+    configured = {h for r in config.registries for h in r.hosts}
     with store.transaction() as state:
-        # First: a state directory that cannot be written fails the round before any output.
-        store.write_tokens(
-            tokens={
-                host: Credentials(
-                    username=h.login.username, password=h.login.password, expires_at=h.expires_at
-                )
-                for host, h in logins.items()
-            },
-            hosts={h for r in config.registries for h in r.hosts},
-            now=now,
+        applied = apply_outputs(
+            config=config,
+            state=state,
+            logins=logins,
+            others_owned=store.others_owned(),
+            quiet=quiet,
         )
-        written_to, output_errors, warnings, written, host_warnings = _write_outputs(
-            config, state, logins
-        )
+        warnings = list(applied.warnings)
+        host_warnings = {h: list(ws) for h, ws in applied.host_warnings.items()}
         for shadow in find_shadows(hosts=list(logins), outputs=[o.path for o in config.outputs]):
-            log.warning(
+            (log.info if quiet else log.warning)(
                 "entry_shadowed", host=shadow.host, path=str(shadow.path), reader=shadow.reader
             )
             warnings.append(shadow.message)
             host_warnings.setdefault(shadow.host, []).append(shadow.message)
+        # Delegation is unknown where an output could not be read: keep those tokens.
+        unknown = configured if applied.errors else configured - set(logins)
+        store.write_tokens(
+            tokens={h: logins[h] for h in applied.delegated if h in logins},
+            keep=unknown,
+            now=now,
+        )
         results = _record(
             config=config,
             state=state,
@@ -147,107 +190,28 @@ def write_round(
             fresh=fresh,
             logins=logins,
             failures=failures,
-            written_to=written_to,
-            output_errors=output_errors,
+            applied=applied,
             host_warnings=host_warnings,
             now=now,
         )
     return RoundResult(
         hosts=tuple(results),
-        output_errors=tuple(output_errors.values()),
-        warnings=tuple(warnings),
-        written=tuple(written),
+        output_errors=dict(applied.errors),
+        warnings=tuple(dict.fromkeys(warnings)),
+        written=applied.written,
     )
 
 
-def _logins_for(group: Group, credentials: Sequence[Credentials]) -> dict[str, _HostLogin]:
+def _logins_for(group: Group, credentials: Sequence[Credentials]) -> dict[str, Credentials]:
     by_id = {c.registry_id: c for c in credentials}
-    found: dict[str, _HostLogin] = {}
+    found: dict[str, Credentials] = {}
     for registry in group.registries:
         # One token serves every registry the identity reaches in the region: a registry
         # whose id the answer does not list (more than ECR takes in one call) uses the first.
         creds = by_id.get(registry.registry_id, credentials[0])
         for host in registry.hosts:
-            found[host] = _HostLogin(registry=registry, login=creds, expires_at=creds.expires_at)
+            found[host] = creds
     return found
-
-
-def _write_outputs(
-    config: Config, state: State, logins: Mapping[str, _HostLogin]
-) -> tuple[dict[str, list[str]], dict[str, str], list[str], list[str], dict[str, list[str]]]:
-    """Apply logins and removals to every output.
-
-    Returns hosts per path, errors per path, warnings, the paths written, warnings per host.
-    """
-    configured_hosts = {h for r in config.registries for h in r.hosts}
-    plain = {host: h.login for host, h in logins.items()}
-    written_to: dict[str, list[str]] = {}
-    errors: dict[str, str] = {}
-    warnings: list[str] = []
-    host_warnings: dict[str, list[str]] = {}
-    written: list[str] = []
-    configured_paths = {str(s.path) for s in config.outputs}
-    jobs: list[tuple[OutputSpec, Mapping[str, Credentials], set[str]]] = [
-        (spec, plain, configured_hosts) for spec in config.outputs
-    ]
-    # Outputs that left the configuration lose ecrd's entries, and nothing else.
-    jobs.extend(
-        (OutputSpec(type=o.type, path=Path(p)), {}, set())  # type: ignore[arg-type]
-        for p, o in state.owned.items()
-        if p not in configured_paths and o.type in ("docker", "netrc")
-    )
-    for spec, wanted, keep in jobs:
-        path = str(spec.path)
-        owned = state.owned.setdefault(path, OwnedEntries(type=spec.type)).entries
-        # Entries of hosts that left, and of hosts written now: what ecrd wrote before (the
-        # docker output skips a credential helper's store when it holds that token already).
-        remove = {h: f for h, f in owned.items() if h not in keep or h in wanted}
-        (output,) = build_outputs([spec])
-        try:
-            result = output.apply(logins=wanted, remove=remove)
-        except OutputError as exc:
-            errors[path] = str(exc)
-            continue
-        for host in remove:
-            owned.pop(host, None)
-        owned.update(result.fingerprints)
-        owned.update(result.retained)
-        written_to[path] = [*result.fingerprints, *result.delegated]
-        warnings.extend(result.warnings)
-        for host, messages in result.host_warnings.items():
-            host_warnings.setdefault(host, []).extend(messages)
-        if result.written:
-            written.append(path)
-        _log_result(result)
-        if not owned:
-            del state.owned[path]
-    for path, error in errors.items():
-        log.error("output_failed", path=path, error=error)
-        if not state.owned[path].entries:
-            del state.owned[path]
-    return written_to, errors, warnings, written, host_warnings
-
-
-def _log_result(result: WriteResult) -> None:
-    path = str(result.path)
-    by_host = {m for ms in result.host_warnings.values() for m in ms}
-    for host, messages in result.host_warnings.items():
-        for message in messages:
-            log.warning("output_shadowed", path=path, host=host, message=message)
-    for warning in result.warnings:
-        if warning not in by_host:
-            log.warning("output_shadowed", path=path, message=warning)
-    if result.stored:
-        log.info("credentials_stored", path=path, hosts=list(result.stored))
-    if result.written:
-        log.info(
-            "output_written",
-            path=path,
-            hosts=sorted(result.fingerprints),
-            removed=list(result.removed),
-        )
-    else:
-        log.debug("output_unchanged", path=path)
 
 
 def _record(
@@ -256,46 +220,36 @@ def _record(
     state: State,
     groups: Sequence[Group],
     fresh: Collection[GroupKey],
-    logins: Mapping[str, _HostLogin],
+    logins: Mapping[str, Credentials],
     failures: Mapping[str, TokenError],
-    written_to: Mapping[str, list[str]],
-    output_errors: Mapping[str, str],
+    applied: AppliedOutputs,
     host_warnings: Mapping[str, list[str]],
     now: datetime,
 ) -> list[HostResult]:
     configured = {h: r for r in config.registries for h in r.hosts}
-    for host in list(state.hosts):
-        if host not in configured:
-            del state.hosts[host]
+    for host in [h for h in state.hosts if h not in configured]:
+        del state.hosts[host]
     results: list[HostResult] = []
     for group in groups:
         for host in group.hosts:
             registry = configured[host]
-            previous = state.hosts.get(host)
-            entry = previous or HostState(
-                host=host,
-                registry_id=registry.registry_id,
-                region=registry.region,
-                group=group.name,
+            entry = state.hosts.get(host) or HostState(
+                host=host, registry_id=None, region="", group=""
             )
             entry.registry_id, entry.region, entry.group = (
                 registry.registry_id,
                 registry.region,
                 group.name,
             )
-            error: str | None
             if host in failures:
-                error = str(failures[host])
-                entry.last_error, entry.error_code = error, failures[host].code
+                entry.last_error, entry.error_code = str(failures[host]), failures[host].code
             else:
                 if group.key in fresh:
                     entry.expires_at = logins[host].expires_at
                     entry.refreshed_at = now
-                entry.outputs = [p for p, hosts in written_to.items() if host in hosts]
+                entry.outputs = [p for p, hs in applied.hosts_by_output.items() if host in hs]
                 entry.warnings = list(host_warnings.get(host, []))
-                missing = [p for p in output_errors if p not in entry.outputs]
-                error = "; ".join(output_errors[p] for p in missing) or None
-                entry.last_error, entry.error_code = error, ("OutputFailed" if error else None)
+                entry.last_error, entry.error_code = _write_error(host, entry, applied)
             state.hosts[host] = entry
             results.append(
                 HostResult(
@@ -304,9 +258,22 @@ def _record(
                     region=registry.region,
                     group=group.name,
                     expires_at=entry.expires_at,
-                    # Outputs written in this round: none when the fetch failed.
+                    refreshed_at=entry.refreshed_at,
                     outputs=() if host in failures else tuple(entry.outputs),
-                    error=error,
+                    error=entry.last_error,
+                    failing=entry.last_error is not None,
                 )
             )
     return results
+
+
+def _write_error(
+    host: str, entry: HostState, applied: AppliedOutputs
+) -> tuple[str | None, str | None]:
+    """Why a fetched host is failing after the writes, and its code; ``None`` when it is not."""
+    if host in applied.unread:
+        return applied.unread[host], NOT_READ
+    missing = [p for p in applied.errors if p not in entry.outputs]
+    if missing:
+        return "; ".join(applied.errors[p] for p in missing), OUTPUT_FAILED
+    return None, None

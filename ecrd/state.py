@@ -1,194 +1,175 @@
 """What ecrd remembers between runs; the only code touching the state directory.
 
-Per host: its registry, expiry, last refresh, last error, warnings and which outputs hold
-it. Per output: which entries ecrd wrote (so that it removes only its own), with a
-fingerprint of each, never the secret itself. A lock file in the same directory serialises
-ecrd processes (`ecrd refresh` next to a running daemon); nothing is ever locked in an
-output's directory.
+Each configuration file has its own state directory (``paths.config_state_dir``): per host
+its registry, expiry, last refresh, next scheduled refresh, last error, warnings and which
+outputs hold it; per output which entries this configuration wrote (so that it removes only
+its own), with a fingerprint of each, never the secret itself. A lock file in the same
+directory serialises ecrd processes of one configuration (`ecrd refresh` next to a running
+daemon); a second one (``daemon.lock``) is held by the one `ecrd run` serving it. Nothing
+is ever locked in an output's directory.
 
-The tokens file (``tokens.json``, ``0600``) is the one place here that holds secrets: each
-configured host's current login, which ``docker-credential-ecrd`` serves to docker.
+The tokens file (``tokens.json``, ``0600``) is the one place here that holds secrets: the
+logins of the hosts that docker asks ``docker-credential-ecrd`` for, and only those.
+
+A state or tokens file that cannot be read as what ecrd wrote (empty, truncated, garbage,
+another shape) is moved aside as ``NAME.corrupt-<UTC time>``, logged ``state_corrupt``, and
+read as no state: a power cut must never keep ecrd from starting.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
-import json
 import os
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ecrd.errors import OutputError, StateError
+import structlog
+
+from ecrd import paths
+from ecrd.errors import AlreadyRunningError, OutputError, StateError
 from ecrd.files import make_dirs, read_file, replace_file, update_file
+from ecrd.state_model import (
+    HostState,
+    OwnedEntries,
+    State,
+    parse_state,
+    parse_tokens,
+    render_state,
+    render_tokens,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Mapping
 
     from ecrd.secret import Credentials
 
+__all__ = ["HostState", "OwnedEntries", "State", "StateStore", "default_state_dir"]
 
-STATE_FILE = "state.json"
-# Read by ecrd.docker_credential_ecrd, which keeps its own copy of the name (it imports no ecrd module).
-TOKENS_FILE = "tokens.json"
+STATE_FILE = paths.STATE_FILE
+TOKENS_FILE = paths.TOKENS_FILE
 LOCK_FILE = "lock"
-_VERSION = 1
+DAEMON_LOCK_FILE = "daemon.lock"
 
+log = structlog.get_logger("ecrd")
 
-@dataclass
-class HostState:
-    """The last known condition of one registry host."""
-
-    host: str
-    registry_id: str | None
-    region: str
-    group: str
-    expires_at: datetime | None = None
-    refreshed_at: datetime | None = None
-    last_error: str | None = None
-    error_code: str | None = None
-    outputs: list[str] = field(default_factory=list)
-    # What users should act on though the host was written (a credential helper that
-    # cannot store, for instance), from the last round that wrote it.
-    warnings: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data, times in ISO 8601."""
-        data = asdict(self)
-        for key in ("expires_at", "refreshed_at"):
-            value = data[key]
-            data[key] = value.isoformat() if value is not None else None
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> HostState:
-        """Read what ``to_json`` wrote."""
-        return cls(
-            host=str(data["host"]),
-            registry_id=data.get("registry_id"),
-            region=str(data.get("region", "")),
-            group=str(data.get("group", "")),
-            expires_at=_parse_time(data.get("expires_at")),
-            refreshed_at=_parse_time(data.get("refreshed_at")),
-            last_error=data.get("last_error"),
-            error_code=data.get("error_code"),
-            outputs=[str(p) for p in data.get("outputs", [])],
-            warnings=[str(w) for w in data.get("warnings", [])],
-        )
-
-
-@dataclass
-class OwnedEntries:
-    """The entries ecrd wrote into one output: host -> fingerprint of the entry."""
-
-    type: str
-    entries: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class State:
-    """Everything in the state file; mutated only inside ``StateStore.transaction``."""
-
-    hosts: dict[str, HostState] = field(default_factory=dict)
-    # output path -> what ecrd wrote there
-    owned: dict[str, OwnedEntries] = field(default_factory=dict)
-    config_error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data for the state file."""
-        return {
-            "version": _VERSION,
-            "hosts": {h: s.to_json() for h, s in sorted(self.hosts.items())},
-            "owned": {
-                p: {"type": o.type, "entries": dict(sorted(o.entries.items()))}
-                for p, o in sorted(self.owned.items())
-                if o.entries
-            },
-            "config_error": self.config_error,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> State:
-        """Read what ``to_json`` wrote."""
-        return cls(
-            hosts={h: HostState.from_json(s) for h, s in data.get("hosts", {}).items()},
-            owned={
-                p: OwnedEntries(
-                    type=str(o["type"]), entries={h: str(f) for h, f in o["entries"].items()}
-                )
-                for p, o in data.get("owned", {}).items()
-            },
-            config_error=data.get("config_error"),
-        )
+# Daemon locks this process holds, by directory: holding one twice is a no-op, not a
+# deadlock (flock conflicts between two descriptors of one process).
+_HELD: set[str] = set()
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$STATE_DIRECTORY`` (its first path) under systemd, else ``$XDG_STATE_HOME/ecrd``."""
-    env = os.environ if env is None else env
-    if env.get("STATE_DIRECTORY"):
-        return Path(env["STATE_DIRECTORY"].split(":")[0])
-    if env.get("XDG_STATE_HOME"):
-        return Path(env["XDG_STATE_HOME"]) / "ecrd"
-    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-    return home / ".local" / "state" / "ecrd"
+    """The state root (``paths.state_root``), which holds every configuration's state."""
+    return Path(paths.state_root(env))
 
 
 class StateStore:
-    """The state directory."""
+    """The state directory of one configuration."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, config: Path | None = None) -> None:
         self.directory = directory
         self.path = directory / STATE_FILE
+        self.config = config
+
+    @classmethod
+    def for_config(cls, config_path: Path, *, env: Mapping[str, str] | None = None) -> StateStore:
+        """The store of ``config_path``, under ``paths.state_root(env)``.
+
+        A state file left directly in the root by an older ecrd (one state for every
+        configuration) is moved, once, into the default configuration's directory, so that
+        the entries it owns are not orphaned by the upgrade.
+        """
+        root = paths.state_root(env)
+        absolute = Path(os.path.abspath(config_path))  # noqa: PTH100 - no symlink resolution
+        directory = Path(paths.config_state_dir(root=root, config=str(absolute)))
+        store = cls(directory, config=absolute)
+        if (Path(root) / STATE_FILE).exists():
+            store._adopt_legacy(Path(root), env)
+        return store
+
+    @classmethod
+    def for_user(cls, config_path: Path, *, env: Mapping[str, str] | None = None) -> StateStore:
+        """Like ``for_config``, for a configuration the user did not name (`ecrd status`).
+
+        When that configuration has no state and the root holds exactly one
+        configuration's state (the template unit's, run with its own configuration file),
+        that one is the store: its ``config`` is read from its state file.
+        """
+        store = cls.for_config(config_path, env=env)
+        if store.directory.exists():
+            return store
+        found = [
+            Path(d) for d in paths.config_state_dirs(paths.state_root(env)) if Path(d).is_dir()
+        ]
+        if len(found) != 1:
+            return store
+        other = cls(found[0])
+        state = other.read()
+        if state is not None and state.config:
+            other.config = Path(state.config)
+        return other
 
     def read(self) -> State | None:
-        """The state as last saved, or ``None`` when there is none yet. Takes no lock."""
-        data = self._read_bytes()
-        return None if data is None else self._parse(data)
+        """The state as last saved, or ``None`` when there is none (or it was corrupt)."""
+        data = self._read_bytes(self.path)
+        if data is None:
+            return None
+        state = self._parse_or_move_aside(data)
+        if state is not None and self.config is not None and state.config is None:
+            state.config = str(self.config)
+        return state
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[State]:
-        """Lock the directory, load the state, yield it, and save it if it changed."""
-        self._ensure_directory()
-        lock_path = self.directory / LOCK_FILE
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            msg = f"cannot open {lock_path}: {exc.strerror}; check the state directory's owner and mode"
-            raise StateError(msg) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            before = self._read_bytes()
-            state = State() if before is None else self._parse(before)
+        """Lock the directory, load the state, yield it, and save it if it changed.
+
+        Raises:
+            StateError: the directory could not be locked, or the state not saved.
+        """
+        with self._locked(LOCK_FILE):
+            before = self._read_bytes(self.path)
+            state = None if before is None else self._parse_or_move_aside(before)
+            if state is None:
+                before = None
+                state = State()
+            if self.config is not None:
+                state.config = str(self.config)
             yield state
-            after = (json.dumps(state.to_json(), indent=2) + "\n").encode()
+            after = render_state(state)
             if after != before:
-                try:
-                    replace_file(self.path, after, expected=before, mode=0o600)
-                except OutputError as exc:
-                    raise StateError(str(exc)) from exc
-        finally:
-            os.close(fd)
+                self._save(after, before)
 
     def write_tokens(
-        self, *, tokens: Mapping[str, Credentials], hosts: Collection[str], now: datetime
+        self,
+        *,
+        tokens: Mapping[str, Credentials],
+        keep: Collection[str],
+        now: datetime,
     ) -> None:
-        """Update the tokens file that ``docker-credential-ecrd`` reads; call in ``transaction``.
+        """Rewrite the tokens file that ``docker-credential-ecrd`` reads; call in ``transaction``.
 
-        ``tokens`` replace their hosts' entries; the entries of the other ``hosts`` (groups
-        not refreshed now) stay; hosts not in ``hosts`` and expired entries go. The file is
-        replaced atomically, created ``0600`` in the ``0700`` state directory, and not
-        written when its bytes would not change.
+        ``tokens`` are the logins of the hosts served through the helper now; the entries of
+        ``keep`` (hosts whose outputs could not be read this round) stay as they were; every
+        other entry goes, and so do expired ones. A file left with no entry is removed. The
+        file is replaced atomically, ``0600`` in the ``0700`` state directory, and not
+        written when its bytes would not change. A new token's ``refresh_at`` is unknown
+        until the daemon records its schedule.
 
         Raises:
             StateError: the file could not be written.
         """
         path = self.directory / TOKENS_FILE
+        current = self._read_bytes(path)
+        if current is not None and parse_tokens(current) is None:
+            self._move_aside(path)
 
         def render(before: bytes | None) -> bytes | None:
             entries = {
-                h: e for h, e in _read_tokens(before).items() if h in hosts and h not in tokens
+                h: e
+                for h, e in (parse_tokens(before) or {}).items()
+                if h in keep and h not in tokens
             }
             for host, token in tokens.items():
                 entries[host] = {
@@ -197,17 +178,159 @@ class StateStore:
                     # Unix seconds: the helper compares them with time.time(), importing
                     # nothing to parse a date.
                     "expires_at": round(token.expires_at.timestamp(), 3),
+                    "refresh_at": None,
                 }
-            live = {h: e for h, e in sorted(entries.items()) if e["expires_at"] > now.timestamp()}
-            if before is None and not live:
-                return None
-            return (json.dumps({"version": _VERSION, "hosts": live}, indent=2) + "\n").encode()
+            live = {h: e for h, e in entries.items() if e["expires_at"] > now.timestamp()}
+            return render_tokens(live) if live else None
 
-        self._ensure_directory()
         try:
+            if render(self._read_bytes(path)) is None:
+                path.unlink(missing_ok=True)
+                return
+            self._ensure_directory()
             update_file(path, render=render)
         except OutputError as exc:
             raise StateError(str(exc)) from exc
+        except OSError as exc:
+            msg = f"cannot remove {path}: {exc.strerror}; check the state directory's owner"
+            raise StateError(msg) from exc
+
+    def record_schedule(self, *, next_refresh: Mapping[str, datetime | None]) -> None:
+        """Note when the daemon will next refresh each host (state and tokens file).
+
+        Raises:
+            StateError: the state could not be saved.
+        """
+        with self.transaction() as state:
+            for host, when in next_refresh.items():
+                if host in state.hosts:
+                    state.hosts[host].next_refresh_at = when
+            path = self.directory / TOKENS_FILE
+
+            def render(before: bytes | None) -> bytes | None:
+                entries = parse_tokens(before) if before is not None else None
+                if not entries:
+                    return None
+                for host, when in next_refresh.items():
+                    if host in entries:
+                        entries[host]["refresh_at"] = when.timestamp() if when else None
+                return render_tokens(entries)
+
+            try:
+                update_file(path, render=render)
+            except OutputError as exc:
+                raise StateError(str(exc)) from exc
+
+    @contextlib.contextmanager
+    def hold_daemon_lock(self) -> Iterator[None]:
+        """Hold this configuration's daemon lock, with this process's pid in it.
+
+        Raises:
+            AlreadyRunningError: another `ecrd run` serves this configuration.
+            StateError: the lock file could not be opened.
+        """
+        key = os.path.realpath(self.directory)
+        if key in _HELD:
+            yield
+            return
+        self._ensure_directory()
+        fd = self._open_lock(DAEMON_LOCK_FILE)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = _read_pid(fd)
+                configuration = self.config or self.directory
+                msg = (
+                    f"already running (pid {pid if pid is not None else 'unknown'}) "
+                    f"for {configuration}; stop that one first, or use another configuration"
+                )
+                raise AlreadyRunningError(msg) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            _HELD.add(key)
+            try:
+                yield
+            finally:
+                _HELD.discard(key)
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
+
+    def daemon_pid(self) -> int | None:
+        """The pid of the `ecrd run` holding this configuration's daemon lock, else ``None``."""
+        try:
+            fd = os.open(self.directory / DAEMON_LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read_pid(fd)
+            return None  # nobody holds it: the pid in it, if any, is a stopped daemon's
+        finally:
+            os.close(fd)
+
+    def others_owned(self) -> dict[str, set[str]]:
+        """What the other configurations under the same root own: output path -> hosts.
+
+        Read without their locks: a removal checked against it is at worst deferred.
+        """
+        owned: dict[str, set[str]] = {}
+        for directory in paths.config_state_dirs(str(self.directory.parent.parent)):
+            if Path(directory) == self.directory:
+                continue
+            try:
+                data = read_file(Path(directory) / STATE_FILE)
+            except OutputError:
+                continue
+            state = parse_state(data) if data is not None else None
+            for path, entries in (state.owned if state else {}).items():
+                owned.setdefault(path, set()).update(entries.entries)
+        return owned
+
+    def _adopt_legacy(self, root: Path, env: Mapping[str, str] | None) -> None:
+        """Move an older ecrd's root state (and tokens) here, if this is the default config."""
+        from ecrd.config.load import default_config_path  # noqa: PLC0415 - upgrades only
+
+        default = os.path.abspath(default_config_path(env=env))  # noqa: PTH100
+        if str(self.config) != default or self.path.exists():
+            return
+        self._ensure_directory()
+        moved = [n for n in (STATE_FILE, TOKENS_FILE) if _move_new(root / n, self.directory / n)]
+        if moved:
+            log.info("state_migrated", source=str(root), path=str(self.directory), files=moved)
+
+    def _save(self, after: bytes, before: bytes | None) -> None:
+        try:
+            saved = replace_file(self.path, after, expected=before, mode=0o600)
+        except OutputError as exc:
+            raise StateError(str(exc)) from exc
+        if not saved:
+            msg = (
+                f"{self.path} changed while ecrd held its lock (another program writes it); "
+                "this round's state was not saved: stop that program"
+            )
+            raise StateError(msg)
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        self._ensure_directory()
+        fd = self._open_lock(name)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _open_lock(self, name: str) -> int:
+        path = self.directory / name
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            msg = f"cannot open {path}: {exc.strerror}; check the state directory's owner and mode"
+            raise StateError(msg) from exc
 
     def _ensure_directory(self) -> None:
         try:
@@ -215,48 +338,44 @@ class StateStore:
         except OutputError as exc:
             raise StateError(str(exc)) from exc
 
-    def _read_bytes(self) -> bytes | None:
+    def _read_bytes(self, path: Path) -> bytes | None:
         try:
-            return read_file(self.path)
+            return read_file(path)
         except OutputError as exc:
             raise StateError(str(exc)) from exc
 
-    def _parse(self, data: bytes) -> State:
+    def _parse_or_move_aside(self, data: bytes) -> State | None:
+        state = parse_state(data)
+        if state is None:
+            self._move_aside(self.path)
+        return state
+
+    def _move_aside(self, path: Path) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
         try:
-            return State.from_json(json.loads(data))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            msg = (
-                f"cannot parse the state file {self.path}: {exc}; move it away "
-                "(ecrd then starts afresh, and forgets which entries it wrote)"
-            )
-            raise StateError(msg) from exc
+            path.rename(aside)
+        except OSError as exc:
+            log.error("state_corrupt", path=str(path), moved_to=None, error=exc.strerror)
+            return
+        log.error("state_corrupt", path=str(path), moved_to=str(aside))
 
 
-def _read_tokens(data: bytes | None) -> dict[str, dict[str, Any]]:
-    """The entries of a tokens file; nothing for a file that is missing or unreadable.
-
-    The file holds nothing but what a refresh rewrites, so a damaged one is simply replaced.
-    """
+def _move_new(source: Path, target: Path) -> bool:
+    """Move ``source`` to ``target`` unless ``target`` exists; whether it moved."""
     try:
-        document = json.loads(data or b"{}")
-        hosts = document["hosts"] if isinstance(document, dict) else {}
-    except (ValueError, KeyError):
-        return {}
-    if not isinstance(hosts, dict):
-        return {}
-    return {
-        str(h): {"username": e["username"], "secret": e["secret"], "expires_at": e["expires_at"]}
-        for h, e in hosts.items()
-        if isinstance(e, dict)
-        and isinstance(e.get("username"), str)
-        and isinstance(e.get("secret"), str)
-        and isinstance(e.get("expires_at"), (int, float))
-        and not isinstance(e.get("expires_at"), bool)
-    }
+        # link, then unlink: never over a file a concurrent process has just written
+        os.link(source, target)
+        source.unlink()
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.EEXIST):
+            log.warning("state_migration_failed", path=str(source), error=exc.strerror)
+        return False
+    return True
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip())
+    except (ValueError, OSError):
         return None
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -91,14 +91,14 @@ class TestRefresh:
         )
 
     def test_creds_store_is_reported(self, runner, tmp_path, emulator):
-        """A credsStore that hides auths for managed hosts is said on stderr."""
+        """A credsStore that hides auths for managed hosts fails them: said on stderr, exit 1."""
         path = config_file(tmp_path, emulator)
         (tmp_path / "docker.json").write_text('{"credsStore": "desktop"}')
 
         result = runner.invoke(cli, ["refresh", "-c", str(path)])
 
-        assert 0 == result.exit_code
-        assert "Warning: " in result.stderr
+        assert 1 == result.exit_code
+        assert "Error: " in result.stderr
         assert "docker-credential-desktop" in result.stderr
 
     def test_bad_config_exits_2_naming_the_line(self, runner, tmp_path, emulator):

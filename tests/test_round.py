@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -14,12 +16,9 @@ from structlog.testing import capture_logs
 from ecrd import files as _atomic
 from ecrd.config.model import Config, Group, OutputSpec, Registry
 from ecrd.errors import TokenError
-from ecrd.round import run_round
+from ecrd.round import apply_round, run_round
 from ecrd.secret import Credentials, Secret
 from ecrd.state import StateStore
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 WEST = Registry(
@@ -102,9 +101,8 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         done.append(str(path))
         return real(path, data, **kwargs)
 
+    # Outputs and state write through ecrd.files.update_file, which calls this name.
     monkeypatch.setattr(_atomic, "replace_file", counting)
-    for module in ("ecrd.outputs.docker", "ecrd.outputs.netrc"):
-        monkeypatch.setattr(f"{module}.replace_file", counting, raising=False)
     return done
 
 
@@ -205,7 +203,9 @@ class TestRound:
 
         assert not result.ok
         assert b'{"auths": {' == paths["docker"].read_bytes()
-        assert "cannot parse" in result.output_errors[0]
+        assert [str(paths["docker"])] == list(result.output_errors)
+        assert "cannot parse" in result.output_errors[str(paths["docker"])]
+        assert all(h.failing for h in result.hosts)
         assert all(h.outputs == (str(paths["netrc"]),) for h in result.hosts)
         assert "password " + fake.password("us-west-2") in paths["netrc"].read_text()
 
@@ -236,9 +236,12 @@ class TestRound:
 
         text = repr(events)
         password = fake.password("us-west-2")
-        assert {"token_refreshed", "refresh_failed", "output_written", "output_shadowed"} <= {
-            e["event"] for e in events
-        }
+        assert {
+            "token_refreshed",
+            "refresh_failed",
+            "output_written",
+            "credentials_not_stored",
+        } <= {e["event"] for e in events}
         assert password not in text
         assert base64.b64encode(f"AWS:{password}".encode()).decode() not in text
 
@@ -281,3 +284,82 @@ class TestShadowedEntries:
 
         assert () == result.warnings
         assert f"AWS:{fake.password('us-east-1')}" == auths(podman)[EAST.hosts[0]]
+
+
+class TestApplyRound:
+    def test_groups_not_fresh_are_written_again_but_keep_their_refresh_time(self, paths):
+        """The daemon's apply: a group handed over but not fresh keeps refreshed_at."""
+        fake = FakeTokenSource()
+        config = make_config(paths, WEST, EAST)
+        store = StateStore(paths["state"])
+        fetched = {g.key: fake.fetch(g) for g in config.groups()}
+        later = NOW + timedelta(hours=1)
+
+        first = apply_round(
+            config=config,
+            store=store,
+            groups=config.groups(),
+            fetched=fetched,
+            fresh=list(fetched),
+            now=NOW,
+        )
+        again = apply_round(
+            config=config,
+            store=store,
+            groups=config.groups(),
+            fetched=fetched,
+            fresh=[config.groups()[0].key],
+            now=later,
+        )
+
+        assert first.ok
+        assert again.ok
+        assert {WEST.hosts[0]: later, EAST.hosts[0]: NOW} == {
+            h.host: h.refreshed_at for h in again.hosts if h.host in (WEST.hosts[0], EAST.hosts[0])
+        }
+
+    def test_problems_are_errors_for_the_daemon_and_info_for_refresh(self, paths):
+        """The daemon logs a failed group at error; `ecrd refresh`, which prints it, at info."""
+        fake = FakeTokenSource(failing={"us-east-1"})
+        config = make_config(paths, EAST)
+        (group,) = config.groups()
+
+        with capture_logs() as daemon:
+            apply_round(
+                config=config,
+                store=StateStore(paths["state"]),
+                groups=[group],
+                fetched={group.key: TokenError("group x: denied", code="AccessDenied")},
+                fresh=[group.key],
+                now=NOW,
+            )
+        with capture_logs() as one_shot:
+            refresh(paths, fake, EAST)
+
+        assert ["error"] == [e["log_level"] for e in daemon if e["event"] == "refresh_failed"]
+        assert ["info"] == [e["log_level"] for e in one_shot if e["event"] == "refresh_failed"]
+
+
+class TestPrivateTmp:
+    @pytest.mark.parametrize("invocation", ["0123abcd", None])
+    def test_an_output_under_tmp_is_warned_only_under_systemd(self, paths, monkeypatch, invocation):
+        """Under systemd (INVOCATION_ID), PrivateTmp= hides /tmp: the warning says so."""
+        if invocation is None:
+            monkeypatch.delenv("INVOCATION_ID", raising=False)
+        else:
+            monkeypatch.setenv("INVOCATION_ID", invocation)
+        paths["docker"] = Path("/tmp") / f"ecrd-round-{os.getpid()}" / "config.json"  # noqa: S108
+        try:
+            result = refresh(paths, FakeTokenSource(), WEST, outputs=("docker",))
+        finally:
+            shutil.rmtree(paths["docker"].parent, ignore_errors=True)
+
+        state = StateStore(paths["state"]).read()
+        assert state is not None
+        message = (
+            f"{paths['docker']} is under a temporary directory that systemd (PrivateTmp=) "
+            "makes private to ecrd: no other process sees it; choose a path outside /tmp"
+        )
+        expected = [message] if invocation else []
+        assert expected == list(result.warnings)
+        assert expected == state.hosts[WEST.hosts[0]].warnings

@@ -33,7 +33,7 @@ from ecrd.daemon.login import NEEDS_LOGIN, DesktopNotice, sso_cache_dir
 from ecrd.daemon.notify import Notifier
 from ecrd.daemon.watch import ConfigWatch
 from ecrd.errors import ConfigError, EcrdError, TokenError
-from ecrd.round import RoundResult, write_round
+from ecrd.round import RoundResult, apply_round
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -409,7 +409,7 @@ class Daemon:
                     kept.append(group)
                     results[group.key] = run.credentials
         try:
-            return write_round(
+            return apply_round(
                 config=self._config,
                 store=self._store,
                 groups=[*done, *kept],

@@ -119,6 +119,7 @@ class DockerOutput:
             retained=plan.retained,
             stored=tuple(plan.stored),
             delegated=tuple(plan.delegated),
+            unread=tuple(plan.unread),
         )
 
 
@@ -149,6 +150,7 @@ class _Plan:
         self.erased: list[str] = []
         self.stored: list[str] = []
         self.delegated: list[str] = []
+        self.unread: list[str] = []
         self.warnings: dict[str, list[str]] = {}
 
     def set(self, host: str, login: Credentials, previous: str | None) -> None:
@@ -162,6 +164,7 @@ class _Plan:
                 self._store(route.helper, host, login, previous)
             except HelperError as exc:
                 self._warn(host, _store_failed(host, route, self.path, exc))
+                self.unread.append(host)
             else:
                 self.owned[host] = _helper_entry(route.helper, fingerprint(auth))
         if host not in self.owned and route.helper != ECRD_HELPER:

@@ -27,6 +27,8 @@ class WriteResult:
     store); ``host_warnings`` are the same messages by host. ``stored`` names the hosts
     stored through a credential helper, ``delegated`` those the file sends to ecrd's own
     helper (``docker-credential-ecrd``), which serves them from the state directory.
+    ``unread`` names the hosts whose login went where their clients do not look (a
+    credential helper refused it, and docker asks that helper, not ``auths``).
     """
 
     path: Path
@@ -38,6 +40,7 @@ class WriteResult:
     retained: Mapping[str, str] = field(default_factory=dict)
     stored: tuple[str, ...] = ()
     delegated: tuple[str, ...] = ()
+    unread: tuple[str, ...] = ()
 
 
 class Output(Protocol):

@@ -32,7 +32,7 @@ def save_tokens(directory: Path, hosts: dict[str, timedelta], password: str = PA
                 h: Credentials(username="AWS", password=Secret(password), expires_at=now + left)
                 for h, left in hosts.items()
             },
-            hosts=list(hosts),
+            keep=list(hosts),
             now=now - timedelta(days=1),  # keep the expired ones, for the reader to refuse
         )
 

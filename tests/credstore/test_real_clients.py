@@ -298,14 +298,18 @@ class TestEcrdHelper:
         reason="docker-credential-ecr-login is not installed (apt-get install amazon-ecr-credential-helper)",
     )
     def test_ecr_login_helper_is_reported_and_auths_written(self, tmp_path, emulator, registry):
-        """credHelpers[host] = "ecr-login": it cannot store; refresh says what to change."""
+        """credHelpers[host] = "ecr-login": it cannot store; refresh fails, says what to change.
+
+        Docker asks ecr-login, not auths, for the host: the login is not read (exit 1).
+        """
         path = docker_file(tmp_path, {"credHelpers": {registry.host: "ecr-login"}})
 
         done = ecrd("refresh", "-c", str(write_config(tmp_path, emulator, registry)))
 
-        assert 0 == done.returncode, done.stderr
+        assert 1 == done.returncode, done.stderr
+        assert 1 == done.stderr.count("could not store")
         assert (
-            f"Warning: {registry.host}: ecrd could not store the credentials through "
+            f"Error: {registry.host}: ecrd could not store the credentials through "
             f"docker-credential-ecr-login (credHelpers in {path}): docker-credential-ecr-login "
             'cannot store credentials (it answers "not implemented"); '
         ) in done.stderr

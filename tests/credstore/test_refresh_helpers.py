@@ -15,7 +15,7 @@ from ecrd.config.model import Config, Group, OutputSpec, Registry
 from ecrd.round import run_round
 from ecrd.secret import Credentials, Secret
 from ecrd.state import TOKENS_FILE, StateStore
-from tests.credstore.fakes import FakeHelper
+from tests.credstore.fakes import FakeHelper, shell_helper
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -157,31 +157,56 @@ class TestRoundWithHelpers:
         assert any(f"{EAST.hosts[0]} left ecrd's configuration" in w for w in failed.warnings)
         assert [WEST.hosts[0]] == list(fake.entries())
 
-    def test_host_warnings_are_recorded_for_status_and_cleared_when_fixed(
+    def test_a_store_that_refuses_fails_the_host_until_the_round_that_works(
         self, docker, state_dir, bin_dir
     ):
-        """A helper that cannot store is in the host's warnings until the round that works."""
+        """A missing helper named in credHelpers fails the host (once, as its error) until fixed.
+
+        Docker asks that helper, not auths, for the host: the login ecrd wrote into auths
+        instead is not read, so the round is not ok and the host is failing, with one
+        message and no warning repeating it.
+        """
         docker_config(docker, {"credHelpers": {WEST.hosts[0]: "fake"}})
 
         with capture_logs() as events:
             result = refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
         broken = StateStore(state_dir).read()
         FakeHelper(bin_dir, "fake")
-        refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+        healed = refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
         fixed = StateStore(state_dir).read()
 
         assert broken is not None
         assert fixed is not None
-        assert result.ok
-        (warning,) = broken.hosts[WEST.hosts[0]].warnings
-        assert warning.startswith(
+        assert not result.ok
+        (west,) = [h for h in result.hosts if h.failing]
+        assert west.host == WEST.hosts[0]
+        assert (west.error or "").startswith(
             f"{WEST.hosts[0]}: ecrd could not store the credentials through docker-credential-fake"
         )
-        assert (warning,) == result.warnings
-        assert [] == broken.hosts[EAST.hosts[0]].warnings
-        assert [] == fixed.hosts[WEST.hosts[0]].warnings
-        shadowed = [e for e in events if e["event"] == "output_shadowed"]
-        assert [(WEST.hosts[0], warning)] == [(e["host"], e["message"]) for e in shadowed]
+        assert () == result.warnings
+        assert (west.error, "NotRead", []) == (
+            broken.hosts[WEST.hosts[0]].last_error,
+            broken.hosts[WEST.hosts[0]].error_code,
+            broken.hosts[WEST.hosts[0]].warnings,
+        )
+        assert None is broken.hosts[EAST.hosts[0]].last_error
+        assert healed.ok
+        assert None is fixed.hosts[WEST.hosts[0]].last_error
+        not_stored = [e for e in events if e["event"] == "credentials_not_stored"]
+        assert [WEST.hosts[0]] == [e["host"] for e in not_stored]
+
+    def test_a_broken_credsstore_fails_every_host_it_hides(self, docker, state_dir, bin_dir):
+        """A credsStore that fails every call makes each host it hides from docker failing."""
+        shell_helper(bin_dir, "broken", 'echo "pass not initialized" ; exit 1')
+        docker_config(docker, {"credsStore": "broken"})
+
+        result = refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+
+        assert not result.ok
+        assert {WEST.hosts[0]: True, EAST.hosts[0]: True} == {
+            h.host: h.failing for h in result.hosts
+        }
+        assert all("docker-credential-broken store failed" in (h.error or "") for h in result.hosts)
 
     def test_no_secret_in_any_log_event_or_state(self, docker, state_dir, bin_dir):
         """Stores through a helper log no password; the state file holds fingerprints only."""
@@ -198,9 +223,13 @@ class TestRoundWithHelpers:
         assert password[:20] not in (state_dir / "state.json").read_text()
 
 
+SERVED = {"credHelpers": {WEST.hosts[0]: "ecrd", EAST.hosts[0]: "ecrd"}}
+
+
 class TestTokensFile:
-    def test_every_configured_host_is_written_0600(self, docker, state_dir):
-        """Each round writes every host's login into tokens.json, 0600 in a 0700 directory."""
+    def test_only_hosts_served_by_the_ecrd_helper_are_written_0600(self, docker, state_dir):
+        """tokens.json holds the hosts docker asks docker-credential-ecrd for, and no other."""
+        docker_config(docker, {"credHelpers": {WEST.hosts[0]: "ecrd"}})
         source = FakeTokenSource()
 
         refresh(docker, state_dir, source, WEST, EAST)
@@ -211,11 +240,7 @@ class TestTokensFile:
                 "username": "AWS",
                 "secret": source.password("us-west-2"),
                 "expires_at": expiry,
-            },
-            EAST.hosts[0]: {
-                "username": "AWS",
-                "secret": source.password("us-east-1"),
-                "expires_at": expiry,
+                "refresh_at": None,
             },
         } == tokens(state_dir)
         assert (0o600, 0o700) == (
@@ -223,8 +248,22 @@ class TestTokensFile:
             stat.S_IMODE(state_dir.stat().st_mode),
         )
 
+    def test_no_file_without_a_served_host_and_removed_when_none_is_left(self, docker, state_dir):
+        """Without credHelpers naming ecrd there is no tokens file; one left over goes."""
+        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        absent = (state_dir / TOKENS_FILE).exists()
+        docker_config(docker, SERVED)
+        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        present = (state_dir / TOKENS_FILE).exists()
+        docker_config(docker, {})
+
+        refresh(docker, state_dir, FakeTokenSource(), WEST)
+
+        assert (False, True, False) == (absent, present, (state_dir / TOKENS_FILE).exists())
+
     def test_a_failing_group_keeps_its_last_token(self, docker, state_dir):
         """A group that fails this round keeps its entry; the others get their new token."""
+        docker_config(docker, SERVED)
         source = FakeTokenSource()
         refresh(docker, state_dir, source, WEST, EAST)
         source.generation, source.failing = 1, {"us-east-1"}
@@ -237,6 +276,7 @@ class TestTokensFile:
 
     def test_hosts_no_longer_configured_are_dropped(self, docker, state_dir):
         """A registry that leaves the configuration leaves the tokens file."""
+        docker_config(docker, SERVED)
         refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
 
         refresh(docker, state_dir, FakeTokenSource(), WEST)
@@ -244,24 +284,33 @@ class TestTokensFile:
         assert [WEST.hosts[0]] == list(tokens(state_dir))
 
     def test_expired_tokens_are_not_kept(self, docker, state_dir):
-        """An entry whose token has expired by the round's time is dropped."""
+        """An entry whose token has expired by the round's time is dropped (so is the file)."""
+        docker_config(docker, SERVED)
         refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
 
         refresh(docker, state_dir, FakeTokenSource(lifetime=timedelta(seconds=-1)), WEST, EAST)
 
-        assert {} == tokens(state_dir)
+        assert not (state_dir / TOKENS_FILE).exists()
 
-    def test_damaged_tokens_file_is_replaced(self, docker, state_dir):
-        """A tokens file that is not JSON is rewritten whole (it is only a cache)."""
+    def test_damaged_tokens_file_is_moved_aside_and_replaced(self, docker, state_dir):
+        """A tokens file that is not JSON is moved aside (logged) and written anew."""
+        docker_config(docker, SERVED)
         state_dir.mkdir()
         (state_dir / TOKENS_FILE).write_text("{not json")
 
-        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        with capture_logs() as events:
+            refresh(docker, state_dir, FakeTokenSource(), WEST)
 
+        (aside,) = state_dir.glob(f"{TOKENS_FILE}.corrupt-*")
+        assert "{not json" == aside.read_text()
+        assert [str(state_dir / TOKENS_FILE)] == [
+            e["path"] for e in events if e["event"] == "state_corrupt"
+        ]
         assert [WEST.hosts[0]] == list(tokens(state_dir))
 
     def test_unchanged_tokens_file_is_not_rewritten(self, docker, state_dir):
         """The same tokens again leave the file as it was (same inode)."""
+        docker_config(docker, SERVED)
         refresh(docker, state_dir, FakeTokenSource(), WEST)
         before = (state_dir / TOKENS_FILE).stat().st_ino
 

@@ -6,8 +6,9 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
+from ecrd import paths
+from ecrd.config import default_config_path
 from ecrd.emulator.server import Emulator, Fault
-from ecrd.state import default_state_dir
 from tests.daemon.conftest import (
     EU,
     EU_HOST,
@@ -21,7 +22,7 @@ from tests.daemon.conftest import (
     parse_time,
 )
 
-HEADER = ["HOST", "REGISTRY", "REGION", "EXPIRES IN", "LAST REFRESH", "OUTPUTS", "LAST ERROR"]
+HEADER = ["HOST", "EXPIRES IN", "NEXT REFRESH", "LAST REFRESH", "OUTPUTS"]
 JSON_KEYS = {
     "host",
     "registry_id",
@@ -30,6 +31,8 @@ JSON_KEYS = {
     "refreshed_at",
     "last_error",
     "outputs",
+    "next_refresh_at",
+    "failing",
 }
 # Tokens live an hour but are refreshed every second: a failure comes while one is valid.
 EVERY_SECOND = {**SLOW, "before_expiry": "3599s"}
@@ -37,20 +40,22 @@ EVERY_SECOND = {**SLOW, "before_expiry": "3599s"}
 
 class TestStatusCommand:
     def test_no_state_yet_exits_2_and_says_so(self):
-        """Before any refresh: exit 2 and a message naming the state directory."""
+        """Before any refresh: exit 2 and a message naming the configuration's state directory."""
         done = ecrd_status()
 
+        directory = paths.config_state_dir(
+            root=paths.state_root(), config=str(default_config_path())
+        )
         assert 2 == done.returncode
         assert "" == done.stdout
         assert (
-            f"No state yet in {default_state_dir()}: run `ecrd refresh` or start `ecrd run`.\n"
-            == done.stderr
+            f"No state yet in {directory}: run `ecrd refresh` or start `ecrd run`.\n" == done.stderr
         )
 
     def test_fresh_hosts_exit_0_as_a_table_and_as_json(
         self, start_daemon, slow_emulator, config_path, outputs
     ):
-        """While the daemon runs: a row per host, the documented JSON, exit 0, no secret."""
+        """While the daemon runs: its pid, a row per host, the documented JSON, exit 0, no secret."""
         config_path.write_text(
             config_yaml(
                 endpoint=slow_emulator.url,
@@ -68,15 +73,16 @@ class TestStatusCommand:
         now = datetime.now(timezone.utc)
         data = json.loads(as_json.stdout)
         lines = table.stdout.splitlines()
-        rows = {line.split()[0]: line.split(None, 4) for line in lines[1:]}
+        rows = {line.split()[0]: _split_header(line) for line in lines[2:]}
 
         assert 0 == table.returncode, table.stdout
-        assert HEADER == [h.strip() for h in _split_header(lines[0])]
+        assert f"daemon: running (pid {daemon.proc.pid}) for {config_path}" == lines[0]
+        assert HEADER == [h.strip() for h in _split_header(lines[1])]
         assert sorted([WEST_HOST, EU_HOST]) == sorted(rows)
-        assert [WEST, "us-west-2"] == rows[WEST_HOST][1:3]
-        assert [EU, "eu-west-1"] == rows[EU_HOST][1:3]
-        assert re.fullmatch(r"59m[0-5][0-9]s", rows[WEST_HOST][3])
-        assert lines[1].endswith(f"{outputs.docker}, {outputs.netrc}  -")
+        assert re.fullmatch(r"59m[0-5][0-9]s", rows[WEST_HOST][1])
+        # The outputs' full paths would not fit in 120 columns: their number instead.
+        assert "2 outputs" == rows[WEST_HOST][4]
+        assert {"pid": daemon.proc.pid} == data["daemon"]
         assert 0 == as_json.returncode
         assert None is data["config_error"]
         assert sorted([WEST_HOST, EU_HOST]) == [h["host"] for h in data["hosts"]]
@@ -118,7 +124,9 @@ class TestStatusCommand:
         assert failed["error"] == host["last_error"]
         assert parse_time(host["expires_at"]) - datetime.now(timezone.utc) > timedelta(minutes=59)
         assert 1 == table.returncode
-        assert table.stdout.splitlines()[1].endswith(failed["error"])
+        assert "failed" == _split_header(table.stdout.splitlines()[2])[3].strip()
+        assert 1 == table.stdout.count(failed["error"])
+        assert f"error: {failed['error']}" in table.stdout.splitlines()
 
     def test_an_expired_host_exits_1(self, start_daemon, slow_emulator, config_path, outputs):
         """A token that expired (here: issued expired) makes the host failing: exit 1."""
@@ -137,7 +145,7 @@ class TestStatusCommand:
         done = ecrd_status()
 
         assert 1 == done.returncode
-        assert "expired" == done.stdout.splitlines()[1].split()[3]
+        assert "expired" == done.stdout.splitlines()[2].split()[1]
 
 
 def _split_header(line: str) -> list[str]:
