@@ -19,7 +19,7 @@ from ecrd.config.durations import parse_duration
 from ecrd.errors import ConfigError, EcrdError
 from ecrd.logs import LEVELS, configure_logging
 from ecrd.service.commands import service
-from ecrd.state import StateStore, default_state_dir
+from ecrd.state import StateStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -114,7 +114,7 @@ def refresh(ctx: click.Context) -> None:
     try:
         config = load_config(path)
         result = run_round(
-            config=config, source=EcrTokenSource(), store=StateStore(default_state_dir())
+            config=config, source=EcrTokenSource(), store=StateStore.for_config(path)
         )
     except EcrdError as exc:
         _fail(exc)
@@ -164,31 +164,22 @@ def _human(delta: timedelta) -> str:
 
 @cli.command()
 @_common_options
-@click.option(
-    "--clock-check",
-    type=click.FloatRange(min=0.05),
-    hidden=True,
-    help="Seconds between checks for a wall-clock jump (tests).",
-)
 @click.pass_context
-def run(ctx: click.Context, clock_check: float | None) -> None:
+def run(ctx: click.Context) -> None:
     """Run the daemon in the foreground: refresh ahead of expiry, reload on change.
 
     Stops on SIGTERM or SIGINT (exit 0); SIGHUP reloads. Exit 2 when the configuration is
-    invalid at start.
+    invalid at start, 1 when another `ecrd run` already serves this configuration.
     """
-    from ecrd.daemon.lifecycle import CLOCK_CHECK, Daemon  # noqa: PLC0415
+    from ecrd.daemon.lifecycle import Daemon  # noqa: PLC0415
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
     path = _setup(ctx, default_level="info")
-    daemon = Daemon(
-        config_path=path,
-        source=EcrTokenSource(),
-        store=StateStore(default_state_dir()),
-        clock_check=timedelta(seconds=clock_check) if clock_check else CLOCK_CHECK,
-    )
+    store = StateStore.for_config(path)
     try:
-        code = daemon.run()
+        # First of all: a second daemon for this configuration stops here, having done nothing.
+        with store.hold_daemon_lock():
+            code = Daemon(config_path=path, source=EcrTokenSource(), store=store).run()
     except EcrdError as exc:
         _fail(exc)
         return
@@ -214,8 +205,8 @@ def status(ctx: click.Context, output_format: str) -> None:
     """
     from ecrd.status import exit_code, render_json, render_table  # noqa: PLC0415
 
-    _setup(ctx, default_level="warning")
-    store = StateStore(default_state_dir())
+    path = _setup(ctx, default_level="warning")
+    store = StateStore.for_config(path)
     try:
         state = store.read()
     except EcrdError as exc:

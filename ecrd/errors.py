@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+# Stand-in (daemon branch) for TOKENS' errors.py, INTERFACES §4: logins that need a person.
+NEEDS_LOGIN = "NeedsLogin"
+_THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+
 
 class EcrdError(Exception):
     """Base of every error with a message written for users.
@@ -48,6 +54,11 @@ class TokenError(EcrdError):
         self.operation = operation
         self.service_message = service_message
 
+    @property
+    def throttled(self) -> bool:
+        """True when AWS refused the call for its rate limit (stand-in for TOKENS' version)."""
+        return self.code in _THROTTLING_CODES or self.code == "429"
+
 
 class OutputError(EcrdError):
     """An output file could not be read, parsed or written; it was left as it was."""
@@ -59,3 +70,7 @@ class StateError(EcrdError):
 
 class ServiceError(EcrdError):
     """A service file could not be installed or removed, or systemctl/launchctl failed."""
+
+
+class AlreadyRunningError(EcrdError):
+    """Another `ecrd run` serves this configuration (stand-in for ROUND's, INTERFACES §7)."""

@@ -160,6 +160,21 @@ def write_round(
     )
 
 
+def apply_round(
+    *,
+    config: Config,
+    store: StateStore,
+    groups: Sequence[Group],
+    fetched: Mapping[GroupKey, Sequence[Credentials] | TokenError],
+    fresh: Collection[GroupKey],
+    now: datetime,
+) -> RoundResult:
+    """Stand-in (daemon branch) for ROUND's ``apply_round`` (INTERFACES §6): ``write_round``."""
+    return write_round(
+        config=config, store=store, groups=groups, fetched=fetched, fresh=fresh, now=now
+    )
+
+
 def _logins_for(group: Group, credentials: Sequence[Credentials]) -> dict[str, _HostLogin]:
     by_id = {c.registry_id: c for c in credentials}
     found: dict[str, _HostLogin] = {}

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ecrd.errors import OutputError, StateError
+from ecrd.errors import AlreadyRunningError, OutputError, StateError
 from ecrd.files import read_file, replace_file, update_file
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ STATE_FILE = "state.json"
 # Read by ecrd.docker_credential_ecrd, which keeps its own copy of the name (it imports no ecrd module).
 TOKENS_FILE = "tokens.json"
 LOCK_FILE = "lock"
+DAEMON_LOCK_FILE = "daemon.lock"
 _VERSION = 1
 
 
@@ -53,11 +54,13 @@ class HostState:
     # What users should act on though the host was written (a credential helper that
     # cannot store, for instance), from the last round that wrote it.
     warnings: list[str] = field(default_factory=list)
+    # When the daemon will next refresh it (stand-in for ROUND's field, INTERFACES §2).
+    next_refresh_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain data, times in ISO 8601."""
         data = asdict(self)
-        for key in ("expires_at", "refreshed_at"):
+        for key in ("expires_at", "refreshed_at", "next_refresh_at"):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         return data
@@ -76,6 +79,7 @@ class HostState:
             error_code=data.get("error_code"),
             outputs=[str(p) for p in data.get("outputs", [])],
             warnings=[str(w) for w in data.get("warnings", [])],
+            next_refresh_at=_parse_time(data.get("next_refresh_at")),
         )
 
 
@@ -141,6 +145,55 @@ class StateStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.path = directory / STATE_FILE
+
+    @classmethod
+    def for_config(cls, config_path: Path, *, env: Mapping[str, str] | None = None) -> StateStore:
+        """Stand-in (daemon branch) for ROUND's version (INTERFACES §7)."""
+        from ecrd.paths import config_state_dir, state_root  # noqa: PLC0415
+
+        return cls(Path(config_state_dir(root=state_root(env), config=str(config_path))))
+
+    @contextlib.contextmanager
+    def hold_daemon_lock(self) -> Iterator[None]:
+        """Stand-in (daemon branch) for ROUND's version (INTERFACES §7)."""
+        self._ensure_directory()
+        path = self.directory / DAEMON_LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = self.daemon_pid()
+                msg = f"already running (pid {pid}) for the configuration in {self.directory}"
+                raise AlreadyRunningError(msg) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield
+        finally:
+            os.close(fd)
+
+    def daemon_pid(self) -> int | None:
+        """Stand-in (daemon branch) for ROUND's version (INTERFACES §7)."""
+        try:
+            fd = os.open(self.directory / DAEMON_LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = os.read(fd, 32).decode(errors="replace").strip()
+                return int(text) if text.isdigit() else None
+            return None
+        finally:
+            os.close(fd)
+
+    def record_schedule(self, *, next_refresh: Mapping[str, datetime | None]) -> None:
+        """Stand-in (daemon branch) for ROUND's version (INTERFACES §7)."""
+        with self.transaction() as state:
+            for host, at in next_refresh.items():
+                if host in state.hosts:
+                    state.hosts[host].next_refresh_at = at
 
     def read(self) -> State | None:
         """The state as last saved, or ``None`` when there is none yet. Takes no lock."""

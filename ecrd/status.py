@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from ecrd.daemon.login import NEEDS_LOGIN
+from ecrd.errors import NEEDS_LOGIN
 
 if TYPE_CHECKING:
     from datetime import datetime

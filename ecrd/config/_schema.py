@@ -131,6 +131,9 @@ class RefreshSchema(_Schema):
     retry_initial: _Duration = _DEFAULT_POLICY.retry_initial
     retry_max: _Duration = _DEFAULT_POLICY.retry_max
     min_interval: Annotated[timedelta, PlainValidator(_min_interval)] = _DEFAULT_POLICY.min_interval
+    attempt_timeout: Annotated[timedelta, PlainValidator(_min_interval)] = (
+        _DEFAULT_POLICY.attempt_timeout
+    )
 
 
 class AwsSchema(_Schema):

@@ -199,6 +199,7 @@ class _Checker:
             retry_initial=schema.retry_initial,
             retry_max=schema.retry_max,
             min_interval=schema.min_interval,
+            attempt_timeout=schema.attempt_timeout,
         )
 
     def _outputs(self, value: object) -> list[tuple[OutputSpec, DocPath]]:

@@ -23,6 +23,15 @@ class RefreshPolicy:
     retry_initial: timedelta = timedelta(seconds=10)
     retry_max: timedelta = timedelta(minutes=5)
     min_interval: timedelta = timedelta(seconds=30)
+    attempt_timeout: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Stand-in (daemon branch) for CLI's ``metrics:`` section (INTERFACES §5)."""
+
+    textfile: Path | None = None
+    listen: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,7 @@ class Config:
     refresh: RefreshPolicy = field(default_factory=RefreshPolicy)
     outputs: tuple[OutputSpec, ...] = ()
     registries: tuple[Registry, ...] = ()
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def groups(self) -> tuple[Group, ...]:
         """Registries grouped by identity, region and endpoint, in configuration order."""

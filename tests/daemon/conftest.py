@@ -282,10 +282,14 @@ def outputs(tmp_path: Path) -> Outputs:
 
 
 @pytest.fixture
-def config_path(tmp_path: Path) -> Path:
-    """Where the configuration lives: a directory of its own, as a ConfigMap would be."""
+def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the configuration lives: a directory of its own, as a ConfigMap would be.
+
+    It is ``$ECRD_CONFIG`` too, so that ``ecrd status`` reads this configuration's state.
+    """
     directory = tmp_path / "etc"
     directory.mkdir()
+    monkeypatch.setenv("ECRD_CONFIG", str(directory / "config.yaml"))
     return directory / "config.yaml"
 
 
@@ -317,9 +321,14 @@ def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
         env: Mapping[str, str] | None = None,
         log_args: Sequence[str] = ("--log-format", "json", "--log-level", "debug"),
         prefix: Sequence[str] = (),
+        launcher: Sequence[str] | None = None,
     ) -> DaemonProcess:
-        args = [*prefix, sys.executable, "-m", "ecrd", "run", "-c", str(config), *log_args, *extra]
-        daemon = DaemonProcess(args, {**os.environ, **(env or {})})
+        command = [sys.executable, "-m", "ecrd", "run", "-c", str(config), *log_args]
+        if launcher is not None:  # the daemon with a test seam: tests/daemon/launch.py
+            command = [sys.executable, "-m", "tests.daemon.launch", str(config), *launcher]
+        args = [*prefix, *command, *extra]
+        root = str(Path(__file__).parents[2])
+        daemon = DaemonProcess(args, {**os.environ, "PYTHONPATH": root, **(env or {})})
         started.append(daemon)
         return daemon
 

@@ -7,7 +7,8 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from ecrd.emulator.server import Emulator, Fault
-from ecrd.state import default_state_dir
+from ecrd.config.load import default_config_path
+from ecrd.state import StateStore
 from tests.daemon.conftest import (
     EU,
     EU_HOST,
@@ -43,7 +44,7 @@ class TestStatusCommand:
         assert 2 == done.returncode
         assert "" == done.stdout
         assert (
-            f"No state yet in {default_state_dir()}: run `ecrd refresh` or start `ecrd run`.\n"
+            f"No state yet in {StateStore.for_config(default_config_path()).directory}: run `ecrd refresh` or start `ecrd run`.\n"
             == done.stderr
         )
 

@@ -22,12 +22,12 @@ class TestConfigWatch:
 
         watch.on_any_event(FileOpenedEvent(str(path)))
         watch.on_any_event(FileClosedNoWriteEvent(str(path)))
-        pending_after_reads = watch._timer
+        pending_after_reads = watch.pending
         watch.on_any_event(FileModifiedEvent(str(path)))
         changed = called.wait(WAIT)
         watch.stop()
 
-        assert None is pending_after_reads
+        assert not pending_after_reads
         assert changed
 
     def test_a_burst_of_events_makes_one_call(self, tmp_path):
