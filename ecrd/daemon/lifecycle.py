@@ -193,6 +193,7 @@ class Daemon:
         self.rounds.stop()
         if self._stop_serving is not None:
             self._stop_serving()
+        _end_children()
 
     def reload(self) -> None:
         """Apply the configuration file's changes, or keep the last good configuration."""
@@ -275,6 +276,30 @@ class Daemon:
                 state.config_error = error
         except EcrdError as exc:
             log.error("state_failed", error=str(exc))
+
+
+def _end_children() -> None:
+    """SIGTERM what the daemon started and left running: an abandoned credential_process.
+
+    Linux only (``/proc``); elsewhere the token source's own timeout is all there is.
+    """
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return
+    ended = []
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as children:  # noqa: PTH123
+                pids = [int(p) for p in children.read().split()]
+        except (OSError, ValueError):
+            continue
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+                ended.append(pid)
+    if ended:
+        log.info("children_ended", pids=ended)
 
 
 def _read(path: Path) -> bytes | None:

@@ -330,6 +330,7 @@ class EcrTokenSource:
         self._config = self._knobs.config()
         self._lock = threading.Lock()
         self._clients: dict[GroupKey, Any] = {}
+        self._group_locks: dict[GroupKey, threading.Lock] = {}
         self._sessions: dict[tuple[str | None, str | None], botocore.session.Session] = {}
         self._loader = botocore.loaders.create_loader()
 
@@ -384,13 +385,19 @@ class EcrTokenSource:
         )
 
     def _client(self, key: GroupKey) -> Any:  # noqa: ANN401 - ECRClient or ECRPublicClient
+        # Stand-in (daemon branch) for TOKENS' fix: a lock per group, so that one identity
+        # hanging while its client resolves credentials holds up no other group.
         with self._lock:
+            group_lock = self._group_locks.setdefault(key, threading.Lock())
+        with group_lock:
             client = self._clients.get(key)
             if client is None:
                 _check_region(key)
+                with self._lock:
+                    session = self._session(key)
                 client = create_client(
                     service="ecr-public" if key.public else "ecr",
-                    session=self._session(key),
+                    session=session,
                     region=key.region,
                     endpoint_url=key.endpoint_url,
                     connect_timeout=self._knobs.connect_timeout,
