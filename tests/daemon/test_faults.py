@@ -94,7 +94,7 @@ class TestHungIdentity:
     ):
         """`credential_process = sleep` in one group; 5 s tokens in another.
 
-        The healthy group keeps refreshing every 2 s while the hung one gives up after its
+        The healthy group keeps refreshing every second while the hung one gives up after its
         attempt_timeout; the stop is within 2 s and leaves no credential process behind.
         """
         aws = isolated_env / ".aws"
@@ -103,7 +103,7 @@ class TestHungIdentity:
             f"[profile hung]\ncredential_process = {' '.join(HUNG_COMMAND)}\n"
         )
         refresh = {
-            "before_expiry": "3s",
+            "before_expiry": "4s",
             "jitter": "0",
             "min_interval": "1s",
             "retry_initial": "1s",
