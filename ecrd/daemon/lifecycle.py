@@ -15,6 +15,7 @@ import select
 import signal
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
@@ -31,7 +32,6 @@ from ecrd.metrics import Metrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
     from types import FrameType
 
     from ecrd.state import State, StateStore
@@ -284,14 +284,13 @@ def _end_children() -> None:
     Linux only (``/proc``); elsewhere the token source's own timeout is all there is.
     """
     try:
-        tasks = os.listdir("/proc/self/task")
+        tasks = list(Path("/proc/self/task").iterdir())
     except OSError:
         return
     ended = []
     for task in tasks:
         try:
-            with open(f"/proc/self/task/{task}/children") as children:  # noqa: PTH123
-                pids = [int(p) for p in children.read().split()]
+            pids = [int(p) for p in (task / "children").read_text().split()]
         except (OSError, ValueError):
             continue
         for pid in pids:

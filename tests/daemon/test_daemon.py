@@ -28,6 +28,7 @@ from tests.fakes import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from datetime import datetime
     from pathlib import Path
 
     from ecrd.config.model import GroupKey
@@ -90,10 +91,12 @@ class Harness:
         assert self.daemon is not None
         self.daemon.rounds.jobs.run_now(self.key(name))
 
-    def next_at(self, name: str):  # noqa: ANN201 - datetime | None
+    def next_at(self, name: str) -> datetime:
         """When the group's job runs next."""
         assert self.daemon is not None
-        return self.daemon.rounds.jobs.next_at(self.key(name))
+        at = self.daemon.rounds.jobs.next_at(self.key(name))
+        assert at is not None
+        return at
 
     def stop(self) -> None:
         """Stop the daemon if started."""
@@ -197,7 +200,7 @@ class TestBackoff:
             h.stop()
 
         caps = [10, 20, 40, 60, 60]  # retry_initial doubling, capped at 60 s
-        assert [pytest.approx(1 + (c - 1) * d) for c, d in zip(caps, draws)] == delays
+        assert [pytest.approx(1 + (c - 1) * d) for c, d in zip(caps, draws, strict=True)] == delays
         assert delays[0] == pytest.approx(1)  # far below the 8 s the 20 % rule allows
 
 
@@ -321,8 +324,6 @@ class TestHungFetch:
 class TestScheduler:
     def test_a_job_that_cannot_get_a_thread_is_retried(self, tmp_path, monkeypatch):
         """The first submission fails (no thread): the group runs later all the same."""
-        from ecrd.daemon import pool  # noqa: PLC0415
-
         real_start = threading.Thread.start
         failed: list[str] = []
 
@@ -333,12 +334,10 @@ class TestScheduler:
                 raise RuntimeError(msg)
             real_start(thread)
 
-        monkeypatch.setattr(pool.threading.Thread, "start", start)
+        monkeypatch.setattr(threading.Thread, "start", start)
         h = Harness(tmp_path)
         h.path.write_text(config_text(tmp_path, WEST_HOST))
-        h.daemon = Daemon(
-            config_path=h.path, source=h.source, store=h.store, notifier=h.notifier
-        )
+        h.daemon = Daemon(config_path=h.path, source=h.source, store=h.store, notifier=h.notifier)
         h.daemon.start()
         try:
             deadline = threading.Event()
@@ -359,3 +358,42 @@ def test_load_config_reads_attempt_timeout(tmp_path):
     path.write_text(config_text(tmp_path, WEST_HOST))
 
     assert timedelta(seconds=1) == load_config(path).refresh.attempt_timeout
+
+
+class TestThrottledByTheEndpoint:
+    def test_throttled_retries_spread_over_the_whole_range_up_to_the_cap(self, tmp_path, emulator):
+        """The emulator throttles every call: the delays drawn follow the injected draws.
+
+        With draws spread over [0, 1), the delays spread over [1 s, cap]: some far below
+        the 80 % of the doubled delay that the ordinary rule would keep them above.
+        """
+        from ecrd.emulator.server import Fault  # noqa: PLC0415
+        from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
+
+        draws = [0.05, 0.9, 0.3, 0.6, 0.0, 0.99, 0.45, 0.15]
+        values = sequence(draws)
+        h = Harness(tmp_path, rand=lambda: next(values))
+        h.source = EcrTokenSource(max_attempts=1)  # type: ignore[assignment]
+        policy = POLICY.replace("retry_max: 5m", "retry_max: 1h").replace(
+            "refresh: {", f"aws: {{endpoint_url: '{emulator.url}'}}\nrefresh: {{"
+        )
+        h.path.write_text(config_text(tmp_path, WEST_HOST, policy=policy))
+        emulator.inject(Fault(kind="throttle", count=None))
+        h.start()
+        name = next(g.name for g in h.daemon.rounds.config.groups())  # type: ignore[union-attr]
+        try:
+            delays = []
+            for _ in draws:
+                h.run(name)
+                delays.append((h.next_at(name) - h.clock.now).total_seconds())
+        finally:
+            h.stop()
+
+        caps = [10, 20, 40, 60, 60, 60, 60, 60]
+        doubled = [10, 20, 40, 80, 160, 320, 640, 1280]
+        assert len(draws) == len(emulator.calls(api="ecr"))
+        assert [pytest.approx(1 + (c - 1) * d) for c, d in zip(caps, draws, strict=True)] == delays
+        assert all(1 <= d <= 60 for d in delays)
+        assert any(d < 0.8 * min(b, 60) for d, b in zip(delays, doubled, strict=True))
+        assert max(delays) > 50
+        assert min(delays) < 5

@@ -114,7 +114,7 @@ class TestHungIdentity:
             text = config_yaml(
                 endpoint=emulator.url, registries=[EU_HOST], outputs=outputs, refresh=refresh
             )
-            text += f"  - {{registry_id: '111111111111', region: us-west-2, profile: hung}}\n"
+            text += "  - {registry_id: '111111111111', region: us-west-2, profile: hung}\n"
             config_path.write_text(text)
             daemon = start_daemon(config_path)
             gave_up = daemon.wait_for(
@@ -136,4 +136,3 @@ class TestHungIdentity:
         assert all(c.region == "eu-west-1" for c in calls)
         assert [] == _processes(HUNG_COMMAND), "a credential process outlived the daemon"
         assert not any(WEST_HOST in e.get("hosts", []) for e in daemon.find("token_refreshed"))
-

@@ -6,8 +6,8 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
-from ecrd.emulator.server import Emulator, Fault
 from ecrd.config.load import default_config_path
+from ecrd.emulator.server import Emulator, Fault
 from ecrd.state import StateStore
 from tests.daemon.conftest import (
     EU,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 import threading
 
 import structlog
@@ -87,7 +86,7 @@ class TestBurst:
         for i in range(20):
             staged = tmp_path / f".config.yaml.{i}"
             staged.write_text(f"# save {i}\nregistries: []\n")
-            os.replace(staged, path)
+            staged.replace(path)
         done.wait(WAIT)
         # Any straggler call would come within the debounce: a later, separate change
         # proves the wait is over (its call is the second).
@@ -105,7 +104,7 @@ class TestFallback:
         path = tmp_path / "config.yaml"
         path.write_text("registries: []\n")
         called = threading.Event()
-        watch = ConfigWatch(path, called.set, poll_interval=0.05, observer=_BrokenObserver)
+        watch = ConfigWatch(path, called.set, poll_interval=0.05, observer=_BrokenObserver)  # type: ignore[arg-type]
         with structlog.testing.capture_logs() as logs:
             watch.start()
         path.write_text("registries: [] # changed, and longer\n")
