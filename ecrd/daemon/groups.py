@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ecrd.errors import NEEDS_LOGIN
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
 
     from ecrd.config.model import Config, GroupKey, RefreshPolicy
@@ -159,3 +159,25 @@ def restored(
         )
         runs[group.key] = GroupRun(refreshed_at=refreshed_at, next_at=at)
     return runs
+
+
+def schedule(config: Config, runs: Mapping[GroupKey, GroupRun]) -> dict[str, datetime | None]:
+    """Each configured host's next refresh, for the state (``ecrd status``)."""
+    return {
+        host: run.next_at if (run := runs.get(g.key)) else None
+        for g in config.groups()
+        for host in g.hosts
+    }
+
+
+def summary(config: Config, runs: Mapping[GroupKey, GroupRun]) -> str:
+    """One line for `systemctl status`: hosts, groups, the failing ones, the next refresh."""
+    groups = config.groups()
+    failing = [k.name for k, r in runs.items() if r.failures]
+    upcoming = [r.next_at for r in runs.values() if r.next_at]
+    line = f"{sum(len(g.hosts) for g in groups)} hosts in {len(groups)} groups"
+    if failing:
+        line += f", {len(failing)} failing ({', '.join(failing)})"
+    if upcoming:
+        line += f", next refresh {min(upcoming):%Y-%m-%d %H:%M:%S}Z"
+    return line

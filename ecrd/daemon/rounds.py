@@ -16,7 +16,15 @@ import structlog
 
 from ecrd.config.model import Config
 from ecrd.daemon.fetch import Fetcher
-from ecrd.daemon.groups import GroupRun, after_failure, after_success, rescheduled, restored
+from ecrd.daemon.groups import (
+    GroupRun,
+    after_failure,
+    after_success,
+    rescheduled,
+    restored,
+    schedule,
+    summary,
+)
 from ecrd.daemon.jobs import Jobs
 from ecrd.errors import EcrdError, TokenError
 from ecrd.round import RoundResult, apply_round
@@ -189,16 +197,8 @@ class Rounds:
             return self._first_round is None
 
     def summary(self) -> str:
-        """One line for `systemctl status`."""
-        hosts = sum(len(g.hosts) for g in self.config.groups())
-        failing = [k.name for k, r in self._runs.items() if r.failures]
-        upcoming = [r.next_at for r in self._runs.values() if r.next_at]
-        summary = f"{hosts} hosts in {len(self.config.groups())} groups"
-        if failing:
-            summary += f", {len(failing)} failing ({', '.join(failing)})"
-        if upcoming:
-            summary += f", next refresh {min(upcoming):%Y-%m-%d %H:%M:%S}Z"
-        return summary
+        """One line for `systemctl status` (under ``lock``)."""
+        return summary(self.config, self._runs)
 
     # -- under lock ----------------------------------------------------------------------
 
@@ -239,12 +239,7 @@ class Rounds:
         except Exception:  # a bug, with its traceback: the group is retried, not dropped
             log.exception("round_failed")
             return None
-        self._metrics.observe_round(result)
-        if config.metrics.textfile is not None:
-            try:
-                self._metrics.write_textfile(config.metrics.textfile)
-            except EcrdError as exc:
-                log.error("metrics_failed", path=str(config.metrics.textfile), error=str(exc))
+        _report(self._metrics, config, result)
         return result
 
     def _after(
@@ -282,13 +277,8 @@ class Rounds:
         )
 
     def _record_schedule(self) -> None:
-        plan = {
-            host: run.next_at if (run := self._runs.get(g.key)) else None
-            for g in self.config.groups()
-            for host in g.hosts
-        }
         try:
-            self._store.record_schedule(next_refresh=plan)
+            self._store.record_schedule(next_refresh=schedule(self.config, self._runs))
         except EcrdError as exc:
             log.error("state_failed", error=str(exc))
 
@@ -301,3 +291,13 @@ class Rounds:
             return None
         self._first_round = None
         return self.summary()
+
+
+def _report(metrics: Metrics, config: Config, result: RoundResult) -> None:
+    """The round into the metrics, and the metrics into their textfile when configured."""
+    metrics.observe_round(result)
+    if config.metrics.textfile is not None:
+        try:
+            metrics.write_textfile(config.metrics.textfile)
+        except EcrdError as exc:
+            log.error("metrics_failed", path=str(config.metrics.textfile), error=str(exc))

@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from ecrd.emulator.server import Call, Emulator
+from tests.daemon.harness import Harness
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -418,3 +419,12 @@ def notify_socket() -> Iterator[NotifySocket]:
     sock.close()
     reader.join(timeout=WAIT)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    """A daemon harness, stopped at teardown; hanging fetches are released."""
+    h = Harness(tmp_path)
+    yield h
+    h.source.release()
+    h.stop()

@@ -28,9 +28,9 @@ SECONDS = float(os.environ.get("ECRD_SOAK_SECONDS", "1800"))
 WARM_UP = min(180.0, SECONDS / 6)
 REFRESH = {
     "before_expiry": "3s",
-    "jitter": "0.5s",
+    "jitter": "0.5",
     "min_interval": "1s",
-    "retry_initial": "0.5s",
+    "retry_initial": "0.5",
     "retry_max": "2s",
     "attempt_timeout": "2s",
 }
