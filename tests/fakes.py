@@ -100,12 +100,19 @@ class FakeTokenSource:
 class RecordingNotifier(Notifier):
     """A ``Notifier`` that keeps what it would send to systemd."""
 
-    def __init__(self) -> None:
-        super().__init__({})
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        super().__init__(environ or {})
         self.messages: list[str] = []
+        self._lock = threading.Lock()
 
     def _send(self, message: str) -> None:
-        self.messages.append(message)
+        with self._lock:
+            self.messages.append(message)
+
+    def count(self, line: str) -> int:
+        """How many messages hold ``line`` (``WATCHDOG=1``)."""
+        with self._lock:
+            return sum(line in m.split("\n") for m in self.messages)
 
     def lines(self, prefix: str) -> list[str]:
         """The messages' lines that start with ``prefix`` (``READY=1``, ``STATUS=``)."""
