@@ -99,20 +99,39 @@ def _act(action: str, stdin: IO[str], stdout: IO[str], env: Mapping[str, str]) -
 
 
 def _live_tokens(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
-    """Host -> (user name, secret) of every token in the tokens file not yet expired.
+    """Host -> (user name, secret) of every live token, from every configuration's state.
 
-    A missing file holds nothing (ecrd has not refreshed yet).
+    Stand-in (daemon branch) for INTERFACES §2: ``ROOT/tokens.json`` and every
+    ``ROOT/configs/*/tokens.json``; per host, the entry that expires last.
     """
-    path = os.path.join(state_dir(env), TOKENS_FILE)  # noqa: PTH118
+    root = state_dir(env)
+    configs = os.path.join(root, "configs")  # noqa: PTH118 - ecrd.paths.CONFIGS
+    try:
+        names = sorted(os.listdir(configs))  # noqa: PTH208 - no pathlib: start-up time
+    except OSError:
+        names = []
+    dirs = [root, *(os.path.join(configs, n) for n in names)]  # noqa: PTH118
+    paths = [os.path.join(d, TOKENS_FILE) for d in dirs]  # noqa: PTH118
+    best: dict[str, tuple[float, str, str]] = {}
+    for path in paths:
+        for host, entry in _tokens_in(path).items():
+            if host not in best or entry[0] > best[host][0]:
+                best[host] = entry
+    return {host: (user, secret) for host, (_, user, secret) in best.items()}
+
+
+def _tokens_in(path: str) -> dict[str, tuple[float, str, str]]:
+    """Host -> (expiry, user name, secret) of the live tokens in one file; none if missing."""
     try:
         with open(path, "rb") as file:  # noqa: PTH123
             document = json.load(file)
         hosts = document["hosts"]
         now = time.time()
-        live: dict[str, tuple[str, str]] = {}
+        live: dict[str, tuple[float, str, str]] = {}
         for host, entry in hosts.items():
-            if float(entry["expires_at"]) > now:  # Unix seconds
-                live[host] = (str(entry["username"]), str(entry["secret"]))
+            expires_at = float(entry["expires_at"])  # Unix seconds
+            if expires_at > now:
+                live[host] = (expires_at, str(entry["username"]), str(entry["secret"]))
     except FileNotFoundError:
         return {}
     except OSError as exc:
