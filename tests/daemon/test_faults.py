@@ -136,3 +136,36 @@ class TestHungIdentity:
         assert all(c.region == "eu-west-1" for c in calls)
         assert [] == _processes(HUNG_COMMAND), "a credential process outlived the daemon"
         assert not any(WEST_HOST in e.get("hosts", []) for e in daemon.find("token_refreshed"))
+
+
+class TestReloadBurst:
+    def test_a_burst_of_saves_gives_one_reload(
+        self, start_daemon, slow_emulator, config_path, outputs
+    ):
+        """Twenty atomic saves of a new configuration in a row: exactly one config_reloaded."""
+        old = config_yaml(
+            endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
+        )
+        new = config_yaml(
+            endpoint=slow_emulator.url,
+            registries=[WEST_HOST, EU_HOST],
+            outputs=outputs,
+            refresh=SLOW,
+        )
+        config_path.write_text(old)
+        daemon = start_daemon(config_path)
+        daemon.wait_for("output_written", path=str(outputs.netrc))
+        mark = daemon.mark()
+        for i in range(20):
+            staged = config_path.with_name(f".config.yaml.{i}")
+            staged.write_text(new)
+            staged.replace(config_path)
+        daemon.wait_for("config_reloaded", since=mark)
+        # A SIGHUP answered "unchanged" shows every event of the burst has been dealt with.
+        later = daemon.mark()
+        daemon.send(signal.SIGHUP)
+        daemon.wait_for("config_unchanged", since=later)
+
+        assert 1 == len(daemon.find("config_reloaded", since=mark))
+        assert [] == daemon.find("config_rejected", since=mark)
+        assert 0 == daemon.stop()
