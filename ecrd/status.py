@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ecrd.daemon.login import NEEDS_LOGIN
+from ecrd.errors import NEEDS_LOGIN
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("ecrd")
 
-NEEDS_LOGIN = "NeedsLogin"
 NOTICE_INTERVAL = timedelta(hours=1)
 _NOTIFY_TIMEOUT_SECONDS = 5
 

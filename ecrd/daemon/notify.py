@@ -28,11 +28,6 @@ class Notifier:
         self._watchdog = _watchdog_interval(env)
 
     @property
-    def enabled(self) -> bool:
-        """True when systemd listens."""
-        return bool(self._address)
-
-    @property
     def watchdog_interval(self) -> timedelta | None:
         """How often to send WATCHDOG=1 (half of ``WATCHDOG_USEC``), or None."""
         return self._watchdog

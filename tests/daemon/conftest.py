@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from ecrd.emulator.server import Call, Emulator
+from tests.daemon.harness import Harness
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -282,10 +283,14 @@ def outputs(tmp_path: Path) -> Outputs:
 
 
 @pytest.fixture
-def config_path(tmp_path: Path) -> Path:
-    """Where the configuration lives: a directory of its own, as a ConfigMap would be."""
+def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the configuration lives: a directory of its own, as a ConfigMap would be.
+
+    It is ``$ECRD_CONFIG`` too, so that ``ecrd status`` reads this configuration's state.
+    """
     directory = tmp_path / "etc"
     directory.mkdir()
+    monkeypatch.setenv("ECRD_CONFIG", str(directory / "config.yaml"))
     return directory / "config.yaml"
 
 
@@ -317,9 +322,14 @@ def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
         env: Mapping[str, str] | None = None,
         log_args: Sequence[str] = ("--log-format", "json", "--log-level", "debug"),
         prefix: Sequence[str] = (),
+        launcher: Sequence[str] | None = None,
     ) -> DaemonProcess:
-        args = [*prefix, sys.executable, "-m", "ecrd", "run", "-c", str(config), *log_args, *extra]
-        daemon = DaemonProcess(args, {**os.environ, **(env or {})})
+        command = [sys.executable, "-m", "ecrd", "run", "-c", str(config), *log_args]
+        if launcher is not None:  # the daemon with a test seam: tests/daemon/launch.py
+            command = [sys.executable, "-m", "tests.daemon.launch", str(config), *launcher]
+        args = [*prefix, *command, *extra]
+        root = str(Path(__file__).parents[2])
+        daemon = DaemonProcess(args, {**os.environ, "PYTHONPATH": root, **(env or {})})
         started.append(daemon)
         return daemon
 
@@ -409,3 +419,12 @@ def notify_socket() -> Iterator[NotifySocket]:
     sock.close()
     reader.join(timeout=WAIT)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    """A daemon harness, stopped at teardown; hanging fetches are released."""
+    h = Harness(tmp_path)
+    yield h
+    h.source.release()
+    h.stop()

@@ -40,21 +40,22 @@ class TestNotifier:
         notifier.watchdog()
         received = [sock.recv(4096).decode() for _ in range(5)]
 
-        assert notifier.enabled
         assert "READY=1\nSTATUS=2 hosts in 1 groups" == received[0]
         assert "STATUS=1 failing" == received[1]
         assert received[2].startswith("RELOADING=1\nMONOTONIC_USEC=")
         assert received[2].split("=")[-1].isdigit()
         assert ["STOPPING=1", "WATCHDOG=1"] == received[3:]
 
-    def test_without_notify_socket_nothing_is_sent_and_nothing_fails(self):
-        """Not under systemd: disabled, and every call is a no-op."""
+    def test_without_notify_socket_nothing_is_sent_and_nothing_fails(self, monkeypatch):
+        """Not under systemd: every call is a no-op that opens no socket."""
+        opened: list[object] = []
+        monkeypatch.setattr(socket, "socket", lambda *a: opened.append(a))
         notifier = Notifier({})
 
         notifier.ready("x")
         notifier.watchdog()
 
-        assert not notifier.enabled
+        assert [] == opened
         assert None is notifier.watchdog_interval
 
     def test_a_socket_that_is_gone_is_ignored(self, tmp_path):
@@ -62,8 +63,9 @@ class TestNotifier:
         notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")})
 
         notifier.ready("x")
+        notifier.status("y")
 
-        assert notifier.enabled
+        assert not (tmp_path / "gone").exists()
 
     @pytest.mark.parametrize(
         ("environ", "expected"),

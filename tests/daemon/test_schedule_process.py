@@ -280,7 +280,7 @@ class TestOverdueRefresh:
                     endpoint=emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
                 )
             )
-            daemon = start_daemon(config_path, "--clock-check", "0.2", env=env)
+            daemon = start_daemon(config_path, launcher=["0.2"], env=env)
             first = daemon.wait_for("token_refreshed")
             regular = daemon.wait_for("refresh_scheduled", since=daemon.index(first) + 1)
             mark = daemon.mark()
