@@ -4,86 +4,29 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 import yaml
 
 from ecrd import __version__
 from ecrd.awscli import get_authorization_token, get_login_password
+from ecrd.cli_options import EcrdGroup, common_options, set_up_logging
 from ecrd.config import default_config_path, load_config
 from ecrd.config.durations import parse_duration
 from ecrd.errors import ConfigError, EcrdError
-from ecrd.logs import LEVELS, configure_logging
 from ecrd.service.commands import service
 from ecrd.state import StateStore, default_state_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ecrd.config.model import Config
     from ecrd.round import RoundResult
 
-_META = "ecrd.options"
-
-
-@dataclass
-class _Options:
-    config: Path | None = None
-    log_level: str | None = None
-    log_format: str | None = None
-
-
-def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None:
-    # The same options are accepted before and after the command's name; the later wins.
-    if value is not None and param.name is not None:
-        options = ctx.find_root().meta.setdefault(_META, _Options())
-        setattr(options, param.name, value)
-
-
-def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(
-        (
-            click.option(
-                "-c",
-                "--config",
-                type=click.Path(dir_okay=False, path_type=Path),
-                help="Configuration file [default: $ECRD_CONFIG, ~/.config/ecrd/config.yaml, /etc/ecrd/config.yaml].",
-            ),
-            click.option(
-                "--log-level",
-                type=click.Choice(list(LEVELS), case_sensitive=False),
-                help="Least severe log events shown.",
-            ),
-            click.option(
-                "--log-format",
-                type=click.Choice(["json", "console"]),
-                help="JSON lines, or a console format [default: console on a TTY, else json].",
-            ),
-        )
-    ):
-        func = option(func)
-    for param in getattr(func, "__click_params__", []):
-        if param.name in ("config", "log_level", "log_format"):
-            param.expose_value = False
-            param.callback = _remember
-    return func
-
-
-def _options(ctx: click.Context) -> _Options:
-    options: _Options = ctx.find_root().meta.get(_META, _Options())
-    return options
-
 
 def _setup(ctx: click.Context, *, default_level: str) -> Path:
-    options = _options(ctx)
-    configure_logging(
-        level=options.log_level or default_level,
-        log_format=options.log_format,  # type: ignore[arg-type]
-    )
+    options = set_up_logging(ctx, default_level=default_level)
     return options.config or default_config_path()
 
 
@@ -92,15 +35,15 @@ def _fail(error: EcrdError) -> None:
     sys.exit(error.exit_code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=EcrdGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="ecrd")
-@_common_options
+@common_options
 def cli() -> None:
     """Keep Amazon ECR registry logins fresh in docker's config.json and netrc files."""
 
 
 @cli.command()
-@_common_options
+@common_options
 @click.pass_context
 def refresh(ctx: click.Context) -> None:
     """Refresh every registry once now, write the outputs, and exit.
@@ -163,7 +106,7 @@ def _human(delta: timedelta) -> str:
 
 
 @cli.command()
-@_common_options
+@common_options
 @click.option(
     "--clock-check",
     type=click.FloatRange(min=0.05),
@@ -196,7 +139,7 @@ def run(ctx: click.Context, clock_check: float | None) -> None:
 
 
 @cli.command()
-@_common_options
+@common_options
 @click.option(
     "--output",
     "output_format",
@@ -235,7 +178,7 @@ def status(ctx: click.Context, output_format: str) -> None:
 
 
 @cli.command()
-@_common_options
+@common_options
 @click.option(
     "--token-lifetime",
     default="60s",
@@ -264,7 +207,7 @@ def demo(ctx: click.Context, token_lifetime: str, directory: Path | None) -> Non
 
 
 @cli.command("check-config")
-@_common_options
+@common_options
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
     """Validate the configuration and print it normalized (defaults filled in).
@@ -285,7 +228,7 @@ def check_config(ctx: click.Context) -> None:
 
 
 @cli.command()
-@_common_options
+@common_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port; 0 picks a free one.")
 @click.option(
