@@ -1,7 +1,9 @@
 """The configuration file a service reads: is it there, is it still the example, create it.
 
-``inspect`` and ``create`` touch one path and are meant to run as the user who owns it
-(``ecrd.service.account.as_account``): in USER's home, they follow only what USER may.
+``inspect``, ``create`` and ``remove_if_example`` touch one path and are meant to run as the
+user who owns it (``ecrd.service.account.as_account``): in USER's home, they follow only what
+USER may. They take the example's bytes from their caller and import nothing: in a child
+process dropped to USER, this installation's files may be out of reach (pipx as root).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def example_config() -> bytes:
     return resources.files("ecrd").joinpath(_EXAMPLE).read_bytes()
 
 
-def inspect(path: Path) -> str:
+def inspect(path: Path, *, example: bytes) -> str:
     """The ``Found`` value (as a string, to cross a process boundary) of ``path``.
 
     Raises:
@@ -62,11 +64,11 @@ def inspect(path: Path) -> str:
     except OSError as exc:
         msg = f"cannot read the configuration {path}: {exc.strerror}; check its permissions"
         raise ServiceError(msg) from exc
-    return str((Found.EXAMPLE if data == example_config() else Found.OWN).value)
+    return str((Found.EXAMPLE if data == example else Found.OWN).value)
 
 
-def create(path: Path, *, shared: bool) -> str:
-    """Create ``path`` from the example, unless something appeared there meanwhile.
+def create(path: Path, *, example: bytes, shared: bool) -> str:
+    """Create ``path`` holding ``example``, unless something appeared there meanwhile.
 
     ``shared``: readable by all (``0644`` in ``0755`` directories, for /etc); otherwise
     ``0600`` in ``0700`` directories. Returns a line to show, or "".
@@ -76,18 +78,16 @@ def create(path: Path, *, shared: bool) -> str:
     """
     try:
         make_dirs(path.parent, mode=0o755 if shared else 0o700)
-        created = replace_file(
-            path, example_config(), expected=None, mode=0o644 if shared else 0o600
-        )
+        created = replace_file(path, example, expected=None, mode=0o644 if shared else 0o600)
     except OutputError as exc:
         raise ServiceError(str(exc)) from exc
     return "" if created else f"{path} appeared meanwhile: left as it is"
 
 
-def remove_if_example(path: Path) -> str:
-    """Remove ``path`` when it still holds the example unedited; a line saying what was done."""
+def remove_if_example(path: Path, *, example: bytes) -> str:
+    """Remove ``path`` when it still holds ``example`` unedited; a line saying what was done."""
     try:
-        if inspect(path) != Found.EXAMPLE.value:
+        if inspect(path, example=example) != Found.EXAMPLE.value:
             return f"kept {path}: it is no longer the example"
         path.unlink()
     except (OSError, ServiceError) as exc:

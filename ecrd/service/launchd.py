@@ -21,7 +21,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from ecrd.paths import state_root
-from ecrd.service.configuration import Found, inspect
+from ecrd.service.configuration import Found, example_config, inspect
 from ecrd.service.steps import (
     Change,
     Step,
@@ -109,7 +109,7 @@ def plan_launchd_install(*, ecrd: Path, config: Path, home: Path) -> list[Step]:
     plist = home / "Library" / "LaunchAgents" / plist_name()
     data = render_plist(ecrd=ecrd, config=config, home=home)
     write, change = write_step(plist, data, detail=f"runs {ecrd} run --config {config}")
-    found = Found(inspect(config))
+    found = Found(inspect(config, example=example_config()))
     steps = [config_step(config, found=found, owner=None, shared=False)]
     logs = logs_directory(home=home)
     if not logs.is_dir():

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import stat
+from functools import partial
 from pathlib import Path
 
 from ecrd.config import default_config_path
 from ecrd.errors import ServiceError
 from ecrd.paths import state_root
 from ecrd.service.account import Account, as_account, instance_name
-from ecrd.service.configuration import Found, inspect
+from ecrd.service.configuration import Found, example_config, inspect
 from ecrd.service.launchd import plan_launchd_install, plan_launchd_uninstall, render_plist
 from ecrd.service.steps import (
     Change,
@@ -111,7 +112,7 @@ def _install_user_unit(*, ecrd: Path, config: Path, system: System) -> list[Step
     unit = _user_unit_directory() / USER_UNIT
     data = render_user_unit(ecrd=ecrd, config=config).encode()
     write, change = write_step(unit, data, detail=f"runs {ecrd} run --config {config}")
-    found = Found(inspect(config))
+    found = Found(inspect(config, example=example_config()))
     start = found is Found.OWN
     steps = [config_step(config, found=found, owner=None, shared=False), write]
     steps += _systemctl_steps(["systemctl", "--user"], USER_UNIT, change, start=start)
@@ -271,16 +272,19 @@ def _system_config(account: Account, config: Path | None, system: System) -> tup
     """The configuration of instance ``ecrd@USER``, and what is there.
 
     ``--config``, else the first that exists of ``~USER/.config/ecrd/config.yaml``,
-    ``/etc/ecrd/USER.yaml``, ``/etc/ecrd/config.yaml``, else ``/etc/ecrd/USER.yaml``.
-    What is outside /etc is looked at as USER.
+    ``/etc/ecrd/USER.yaml``, ``/etc/ecrd/config.yaml``; else the first of those in USER's
+    home (where ``ecrd status``, run by USER with no option, looks: issue 12), or
+    ``/etc/ecrd/USER.yaml`` when the home does not exist. What is outside /etc is looked at
+    as USER.
 
     Raises:
         ServiceError: a configuration exists but cannot be looked at.
     """
+    example = example_config()
 
     def look(path: Path) -> Found:
         owner = None if path.is_relative_to(system.root / "etc") else account
-        return Found(as_account(owner, lambda: inspect(path)))
+        return Found(as_account(owner, partial(inspect, path, example=example)))
 
     if config is not None:
         path = config.expanduser().absolute()
@@ -294,7 +298,7 @@ def _system_config(account: Account, config: Path | None, system: System) -> tup
         found = look(path)
         if found is not Found.MISSING:
             return path, found
-    return candidates[1], Found.MISSING
+    return candidates[0 if account.home.is_dir() else 1], Found.MISSING
 
 
 def _drop_in_path(user: str, system: System) -> Path:

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING
 from ecrd.errors import OutputError, ServiceError
 from ecrd.files import replace_file
 from ecrd.service.account import as_account
-from ecrd.service.configuration import Found, create, make_dirs, remove_if_example
+from ecrd.service.configuration import (
+    Found,
+    create,
+    example_config,
+    make_dirs,
+    remove_if_example,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -104,11 +110,12 @@ def config_step(path: Path, *, found: Found, owner: Account | None, shared: bool
     if found is Found.OWN:
         return Step.note(f"configuration: {path} (exists, left as it is)")
     missing = _missing_directories(path.parent)
+    example = example_config()
     return Step(
         did=f"created {path} from the example",
         would=f"would create {path} from the example",
-        effect=partial(as_account, owner, partial(create, path, shared=shared)),
-        undo=partial(as_account, owner, partial(_remove_config, path, missing)),
+        effect=partial(as_account, owner, partial(create, path, example=example, shared=shared)),
+        undo=partial(as_account, owner, partial(_remove_config, path, example, missing)),
     )
 
 
@@ -196,8 +203,8 @@ def _remove_directories(missing: list[Path]) -> str:
     return f"removed {', '.join(removed)} again" if removed else ""
 
 
-def _remove_config(path: Path, missing: list[Path]) -> str:
-    said = remove_if_example(path)
+def _remove_config(path: Path, example: bytes, missing: list[Path]) -> str:
+    said = remove_if_example(path, example=example)
     more = _remove_directories(missing)
     return f"{said}; {more}" if more else said
 

@@ -30,49 +30,6 @@ from ecrd.service.targets import Kind, System, default_kind, find_ecrd
 
 REPO = Path(__file__).resolve().parents[2]
 
-_TOOL = """\
-#!/bin/sh
-echo "{name} $*" >> "$ECRD_TEST_TOOLS_LOG"
-{body}
-"""
-_SYSTEMCTL = """\
-if [ -n "$ECRD_TEST_SYSTEMCTL_FAILS" ]; then echo "$ECRD_TEST_SYSTEMCTL_FAILS" >&2; exit 1; fi
-case "$*" in *enable*) echo "Created symlink /x/default.target.wants/ecrd.service." >&2;; esac
-exit 0
-"""
-_LAUNCHCTL = """\
-if [ "$1" = print ]; then [ -n "$ECRD_TEST_LAUNCHD_LOADED" ] && exit 0; exit 113; fi
-exit 0
-"""
-
-
-class Tools:
-    """The recording systemctl and launchctl."""
-
-    def __init__(self, directory: Path, log: Path) -> None:
-        self.directory = directory
-        self.log = log
-
-    def calls(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-    def forget(self) -> None:
-        self.log.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tools:
-    directory = tmp_path / "tools"
-    directory.mkdir()
-    for name, body in (("systemctl", _SYSTEMCTL), ("launchctl", _LAUNCHCTL)):
-        path = directory / name
-        path.write_text(_TOOL.format(name=name, body=body))
-        path.chmod(0o755)
-    log = tmp_path / "tools.log"
-    monkeypatch.setenv("ECRD_TEST_TOOLS_LOG", str(log))
-    monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ['PATH']}")
-    return Tools(directory, log)
-
 
 class Machine:
     """The ``System`` the commands of this test run on."""
@@ -87,18 +44,6 @@ def etc(tmp_path: Path) -> Path:
     (root / "etc" / "systemd" / "system").mkdir(parents=True)
     Machine.system = System(root=root)
     return root / "etc"
-
-
-@pytest.fixture
-def ecrd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The ecrd of the installation under test: a console script next to the running Python."""
-    directory = tmp_path / "venv" / "bin"
-    directory.mkdir(parents=True)
-    script = directory / "ecrd"
-    script.write_text("#!/bin/sh\n")
-    script.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(directory / "python3"))
-    return script
 
 
 @pytest.fixture
@@ -231,7 +176,7 @@ class TestPrint:
         result = run("service", "print", "--systemd-system", "ci")
 
         units = etc / "systemd" / "system"
-        config = etc / "ecrd" / "ci.yaml"
+        config = users["ci"] / ".config" / "ecrd" / "config.yaml"
         assert (
             0,
             (
@@ -646,12 +591,13 @@ class TestInstallTemplate:
 
         result = run("service", "install", "--systemd-system", "ci", "--dry-run")
 
+        config = users["ci"] / ".config" / "ecrd" / "config.yaml"
         assert 0 == result.exit_code, result.output
         assert [
             "(this needs root: sudo ecrd service install --systemd-system ci)",
-            f"would create {etc}/ecrd/ci.yaml from the example",
+            f"would create {config} from the example",
             f"would write {etc}/systemd/system/ecrd@.service (runs {ecrd} run as the instance's user)",
-            f"would write {etc}/systemd/system/ecrd@ci.service.d/ecrd.conf (ecrd@ci reads {etc}/ecrd/ci.yaml and may write in {users['ci']})",
+            f"would write {etc}/systemd/system/ecrd@ci.service.d/ecrd.conf (ecrd@ci reads {config} and may write in {users['ci']})",
             "would run systemctl daemon-reload",
             "would run systemctl enable ecrd@ci.service",
         ] == result.stdout.splitlines()[:6]
@@ -674,12 +620,17 @@ class TestInstallTemplate:
         assert "Error: 'a b/c' cannot name a systemd instance" in result.stderr
 
     @pytest.mark.usefixtures("as_root")
-    def test_writes_template_drop_in_and_configuration_in_etc(self, etc, users, tools, ecrd):
-        """Installing writes the template, the drop-in and /etc/ecrd/USER.yaml; starts ecrd@USER."""
+    def test_writes_template_drop_in_and_configuration_in_the_home(self, etc, users, tools, ecrd):
+        """Installing writes the template, the drop-in and ~USER/.config/ecrd/config.yaml.
+
+        Issue 12: the configuration is created where `ecrd status`, run by USER with no
+        option, looks (it was /etc/ecrd/USER.yaml). Issue 13: on the example, ecrd@USER is
+        enabled, not started.
+        """
         result = run("service", "install", "--systemd-system", "ci")
 
         units = etc / "systemd" / "system"
-        config = etc / "ecrd" / "ci.yaml"
+        config = users["ci"] / ".config" / "ecrd" / "config.yaml"
         assert 0 == result.exit_code, result.output
         assert [
             f"created {config} from the example",
@@ -698,11 +649,12 @@ class TestInstallTemplate:
             render_drop_in(user="ci", config=config, home=users["ci"])
             == (units / "ecrd@ci.service.d" / "ecrd.conf").read_text()
         )
-        assert (example_config(), 0o644, 0o755) == (
+        assert (example_config(), 0o600, 0o700) == (
             config.read_bytes(),
             mode(config),
             mode(config.parent),
         )
+        assert not (etc / "ecrd").exists()
         assert [
             "systemctl daemon-reload",
             "systemctl enable ecrd@ci.service",
@@ -852,8 +804,8 @@ class TestInstallTemplate:
 
 
 class TestUninstallTemplate:
-    @pytest.mark.usefixtures("users", "ecrd", "as_root")
-    def test_removes_the_instance_and_the_unused_template(self, etc, tools):
+    @pytest.mark.usefixtures("ecrd", "as_root")
+    def test_removes_the_instance_and_the_unused_template(self, etc, users, tools):
         """Uninstalling stops ecrd@USER, removes its drop-in and the template nobody else uses."""
         run("service", "install", "--systemd-system", "ci")
         tools.forget()
@@ -869,7 +821,8 @@ class TestUninstallTemplate:
             "ran systemctl daemon-reload",
             "kept the configuration and the state /var/lib/ecrd/ci",
         ] == result.stdout.splitlines()
-        assert ([], True) == (files_under(units), (etc / "ecrd" / "ci.yaml").exists())
+        config = users["ci"] / ".config" / "ecrd" / "config.yaml"
+        assert ([], True) == (files_under(units), config.exists())
         assert [
             "systemctl disable --now ecrd@ci.service",
             "systemctl daemon-reload",
