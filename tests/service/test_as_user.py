@@ -8,10 +8,12 @@ root (/etc) is a temporary directory passed in-process; systemctl is the recordi
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +24,7 @@ from click.testing import CliRunner, Result
 from ecrd.cli import cli
 from ecrd.service.configuration import example_config
 from ecrd.service.targets import System
+from ecrd.state import StateStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -199,3 +202,93 @@ class TestInTheHome:
         assert 1 == result.exit_code, result.output
         assert f"cannot create {user.config.parent}" in result.stderr, result.stderr
         assert [] == list(config_dir.iterdir())
+
+
+PYTHON = sys.executable  # before the `ecrd` fixture points sys.executable elsewhere
+REPO = Path(__file__).resolve().parents[2]
+REGISTRY_HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
+
+
+def as_user(user: User, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m ecrd ARGS`` run by ``user`` (setpriv), with exactly ``env``."""
+    return subprocess.run(
+        [
+            *("setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups"),
+            *(PYTHON, "-m", "ecrd", *args),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def unit_environment(system: System, user: User) -> dict[str, str]:
+    """The environment `ecrd service print --systemd-system USER` says ecrd@USER runs with."""
+    printed = CliRunner().invoke(
+        cli, ["service", "print", "--systemd-system", user.name], obj=system
+    )
+    assert 0 == printed.exit_code, printed.output
+    drop_in = printed.stdout.partition("ecrd.conf\n")[2]
+    pairs = [line[4:].split("=", 1) for line in drop_in.splitlines() if line.startswith("#   ")]
+    return dict(pairs)
+
+
+@pytest.fixture
+def state_directory(user: User) -> Iterator[Path]:
+    """/var/lib/ecrd/USER, made as systemd's StateDirectory=ecrd/%i makes it (0700, USER's)."""
+    parent = Path("/var/lib/ecrd")
+    made_parent = not parent.exists()
+    directory = parent / user.name
+    directory.mkdir(parents=True, mode=0o700)
+    os.chown(directory, user.uid, user.gid)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory)
+        if made_parent:
+            parent.rmdir()
+
+
+@pytest.mark.skipif(
+    not hasattr(StateStore, "for_config"),
+    reason="needs the per-configuration state (StateStore.for_config) that makes `ecrd status` "
+    "look in /var/lib/ecrd/$USER (issue 12, ROUND)",
+)
+@pytest.mark.usefixtures("ecrd")
+def test_the_instances_state_is_found_by_its_user(user, system, emulator, state_directory):
+    """Issue 12: after a refresh in ecrd@USER's environment, `ecrd status` by USER finds it.
+
+    Status runs with only HOME, USER and PATH, and lists the host the refresh wrote.
+    """
+    user.config.parent.mkdir(parents=True)
+    user.config.write_text(
+        f"aws:\n  region: us-west-2\n  endpoint_url: {emulator.url}\n"
+        f"outputs:\n  - type: docker\n    path: ~/.docker/config.json\n"
+        f"registries:\n  - {REGISTRY_HOST}\n"
+    )
+    user.give(user.config)
+    os.chown(user.config, user.uid, user.gid)
+    unit = unit_environment(system, user)
+    plain = {"HOME": str(user.home), "USER": user.name, "PATH": "/usr/bin:/bin"}
+    aws = {
+        "AWS_ACCESS_KEY_ID": "AKIDECRDTEST",
+        "AWS_SECRET_ACCESS_KEY": "ecrd-test-secret",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "NO_PROXY": "*",
+    }
+
+    refresh = as_user(user, "refresh", env={**plain, "LOGNAME": user.name, **unit, **aws})
+    status = as_user(user, "status", "--output", "json", env=plain)
+
+    assert (str(state_directory), str(user.config)) == (
+        unit["STATE_DIRECTORY"],
+        unit["ECRD_CONFIG"],
+    )
+    assert 0 == refresh.returncode, refresh.stdout + refresh.stderr
+    assert (0, [REGISTRY_HOST]) == (
+        status.returncode,
+        [host["host"] for host in json.loads(status.stdout)["hosts"]],
+    ), status.stdout + status.stderr
