@@ -214,7 +214,7 @@ def _install_template(
         )
     steps.append(Step.note(f"status: systemctl status ecrd@{user}"))
     steps.append(Step.note(f"logs:   journalctl -u ecrd@{user} -f"))
-    steps.append(Step.note(f"state:  /var/lib/ecrd/{user}"))
+    steps.append(Step.note(f"state:  /var/lib/ecrd/{user} (sudo -u {user} -H {ecrd} status)"))
     return steps
 
 

@@ -642,7 +642,7 @@ class TestInstallTemplate:
             f"not started: {config} is the example, with placeholder registries; edit it (check it with `ecrd check-config -c {config}`), then start ecrd: systemctl start ecrd@ci",
             "status: systemctl status ecrd@ci",
             "logs:   journalctl -u ecrd@ci -f",
-            "state:  /var/lib/ecrd/ci",
+            f"state:  /var/lib/ecrd/ci (sudo -u ci -H {ecrd} status)",
         ] == result.stdout.splitlines()
         assert render_template_unit(ecrd=ecrd) == (units / "ecrd@.service").read_text()
         assert (
