@@ -63,7 +63,7 @@ def _setup(ctx: click.Context) -> tuple[Path | None, System]:
     return options.config, given if isinstance(given, System) else System()
 
 
-@click.group()
+@click.group(short_help="Install, remove or show ecrd as a systemd service or launchd agent.")
 @common_options(config_help=_CONFIG_HELP)
 def service() -> None:
     """Install, remove or show ecrd as a systemd service or a launchd agent.
@@ -74,7 +74,7 @@ def service() -> None:
     """
 
 
-@service.command()
+@service.command(short_help="Write the service file and enable ecrd (start it once configured).")
 @_kind_options
 @click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing.")
 @common_options(config_help=_CONFIG_HELP)
@@ -104,7 +104,7 @@ def install(
         click.echo(line)
 
 
-@service.command()
+@service.command(short_help="Stop ecrd, remove its service file; keep configuration and state.")
 @_kind_options
 @click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing.")
 @common_options(config_help=_CONFIG_HELP)
@@ -132,7 +132,7 @@ def uninstall(
         click.echo(line)
 
 
-@service.command("print")
+@service.command("print", short_help="Print what install would write, and nothing else.")
 @_kind_options
 @common_options(config_help=_CONFIG_HELP)
 @click.pass_context
