@@ -1,78 +1,29 @@
-"""The ``ecrd service`` commands: parse options, call ``ecrd.service.targets``, print what it did.
+"""The ``ecrd service`` commands: parse options, call ``ecrd.service.plan``, print each step.
 
-A click group of its own, registered by ``ecrd.cli``. It accepts the options every ecrd
-command takes (``-c/--config``, ``--log-level``, ``--log-format``) after its name, and
-honours those given before it (``ecrd -c PATH service install``), the later winning.
+A click group of its own, registered by ``ecrd.cli``, with the common options of every
+command (``ecrd.cli_options``). Errors are raised as ``EcrdError``; the root group turns
+them into ``Error: ...`` and the exit code. The machine (``System``: where ``/`` is, who
+installs) is the root context's ``obj`` when one is given, which tests do; else the real one.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ecrd.errors import EcrdError
-from ecrd.logs import LEVELS, configure_logging
-from ecrd.service.steps import carry_out
-from ecrd.service.targets import (
-    Kind,
-    Target,
-    default_kind,
-    plan_install,
-    plan_uninstall,
-    render_service,
-)
+from ecrd.cli_options import common_options, set_up_logging
+from ecrd.service.targets import Kind, System, Target, default_kind
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
-# Where ``ecrd.cli`` keeps the options given before the command's name.
-_ROOT_OPTIONS = "ecrd.options"
-_OWN_OPTIONS = "ecrd.service.options"
-
-
-def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None:
-    if value is not None and param.name is not None:
-        ctx.find_root().meta.setdefault(_OWN_OPTIONS, {})[param.name] = value
-
-
-def _option(ctx: click.Context, name: str) -> Any:  # noqa: ANN401 - a Path or a str
-    own = ctx.find_root().meta.get(_OWN_OPTIONS, {})
-    if name in own:
-        return own[name]
-    return getattr(ctx.find_root().meta.get(_ROOT_OPTIONS), name, None)
-
-
-def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = (
-        click.option(
-            "-c",
-            "--config",
-            type=click.Path(dir_okay=False, path_type=Path),
-            expose_value=False,
-            callback=_remember,
-            help="Configuration file the service reads [default: $ECRD_CONFIG, ~/.config/ecrd/config.yaml, /etc/ecrd/config.yaml; for --systemd-system: ~USER/.config/ecrd/config.yaml, /etc/ecrd/USER.yaml].",
-        ),
-        click.option(
-            "--log-level",
-            type=click.Choice(list(LEVELS), case_sensitive=False),
-            expose_value=False,
-            callback=_remember,
-            help="Least severe log events shown.",
-        ),
-        click.option(
-            "--log-format",
-            type=click.Choice(["json", "console"]),
-            expose_value=False,
-            callback=_remember,
-            help="JSON lines, or a console format [default: console on a TTY, else json].",
-        ),
-    )
-    for option in reversed(options):
-        func = option(func)
-    return func
+_CONFIG_HELP = (
+    "Configuration file the service reads [default: $ECRD_CONFIG, ~/.config/ecrd/config.yaml, "
+    "/etc/ecrd/config.yaml; for --systemd-system: ~USER/.config/ecrd/config.yaml, "
+    "/etc/ecrd/USER.yaml]."
+)
 
 
 def _kind_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -106,21 +57,14 @@ def _target(*, systemd_user: bool, systemd_system: str | None, launchd: bool) ->
     return Target(default_kind())
 
 
-def _setup(ctx: click.Context) -> Path | None:
-    configure_logging(
-        level=_option(ctx, "log_level") or "warning", log_format=_option(ctx, "log_format")
-    )
-    config: Path | None = _option(ctx, "config")
-    return config
+def _setup(ctx: click.Context) -> tuple[Path | None, System]:
+    options = set_up_logging(ctx, default_level="warning")
+    given = ctx.find_root().obj
+    return options.config, given if isinstance(given, System) else System()
 
 
-def _fail(error: EcrdError) -> None:
-    click.echo(f"Error: {error}", err=True)
-    sys.exit(error.exit_code)
-
-
-@click.group()
-@_common_options
+@click.group(short_help="Install, remove or show ecrd as a systemd service or launchd agent.")
+@common_options(config_help=_CONFIG_HELP)
 def service() -> None:
     """Install, remove or show ecrd as a systemd service or a launchd agent.
 
@@ -130,10 +74,10 @@ def service() -> None:
     """
 
 
-@service.command()
+@service.command(short_help="Write the service file and enable ecrd (start it once configured).")
 @_kind_options
 @click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing.")
-@_common_options
+@common_options(config_help=_CONFIG_HELP)
 @click.pass_context
 def install(
     ctx: click.Context,
@@ -145,23 +89,25 @@ def install(
 ) -> None:
     """Write the service file, create the configuration if there is none, start ecrd.
 
-    Says what it did line by line, and how to see the logs. Running it again changes
-    nothing unless this installation or the configuration path changed.
+    On a configuration just created from the example (or never edited) ecrd is enabled but
+    not started: the last line says what to edit and how to start it. Says what it did line
+    by line. Running it again changes nothing unless this installation or the configuration
+    path changed. When a step fails, what install wrote is put back.
     """
+    from ecrd.service.plan import plan_install  # noqa: PLC0415 - keeps `ecrd --help` quick
+    from ecrd.service.steps import carry_out  # noqa: PLC0415
+
     target = _target(systemd_user=systemd_user, systemd_system=systemd_system, launchd=launchd)
-    config = _setup(ctx)
-    try:
-        steps = plan_install(target=target, config=config, dry_run=dry_run)
-        for line in carry_out(steps, dry_run=dry_run):
-            click.echo(line)
-    except EcrdError as exc:
-        _fail(exc)
+    config, system = _setup(ctx)
+    steps = plan_install(target=target, config=config, dry_run=dry_run, system=system)
+    for line in carry_out(steps, dry_run=dry_run):
+        click.echo(line)
 
 
-@service.command()
+@service.command(short_help="Stop ecrd, remove its service file; keep configuration and state.")
 @_kind_options
 @click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing.")
-@_common_options
+@common_options(config_help=_CONFIG_HELP)
 @click.pass_context
 def uninstall(
     ctx: click.Context,
@@ -171,32 +117,35 @@ def uninstall(
     launchd: bool,
     dry_run: bool,
 ) -> None:
-    """Stop ecrd and remove its service file; the configuration and the state stay."""
+    """Stop ecrd and remove its service file; the configuration and the state stay.
+
+    The files are removed even when systemctl or launchctl fails; the exit status is then 1,
+    as the service may still be loaded.
+    """
+    from ecrd.service.plan import plan_uninstall  # noqa: PLC0415
+    from ecrd.service.steps import carry_out  # noqa: PLC0415
+
     target = _target(systemd_user=systemd_user, systemd_system=systemd_system, launchd=launchd)
-    config = _setup(ctx)
-    try:
-        steps = plan_uninstall(target=target, config=config, dry_run=dry_run)
-        for line in carry_out(steps, dry_run=dry_run):
-            click.echo(line)
-    except EcrdError as exc:
-        _fail(exc)
+    config, system = _setup(ctx)
+    steps = plan_uninstall(target=target, config=config, dry_run=dry_run, system=system)
+    for line in carry_out(steps, dry_run=dry_run, keep_going=True):
+        click.echo(line)
 
 
-@service.command("print")
+@service.command("print", short_help="Print what install would write, and nothing else.")
 @_kind_options
-@_common_options
+@common_options(config_help=_CONFIG_HELP)
 @click.pass_context
 def print_(
     ctx: click.Context, systemd_system: str | None, *, systemd_user: bool, launchd: bool
 ) -> None:
     """Print the unit or property list that install would write, and nothing else.
 
-    For --systemd-system, the template shared by every user; install also writes the
-    instance's drop-in, ecrd@USER.service.d/ecrd.conf, naming USER's configuration.
+    For --systemd-system USER, the template shared by every user and USER's drop-in
+    (ecrd@USER.service.d/ecrd.conf), which names the environment ecrd@USER runs with.
     """
+    from ecrd.service.plan import render_service  # noqa: PLC0415
+
     target = _target(systemd_user=systemd_user, systemd_system=systemd_system, launchd=launchd)
-    config = _setup(ctx)
-    try:
-        click.echo(render_service(target=target, config=config), nl=False)
-    except EcrdError as exc:
-        _fail(exc)
+    config, system = _setup(ctx)
+    click.echo(render_service(target=target, config=config, system=system), nl=False)

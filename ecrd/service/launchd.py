@@ -4,6 +4,13 @@ The agent is loaded into the user's GUI domain (``launchctl bootstrap gui/UID``)
 
 The property list is rendered from code, not from a template file: launchd expands neither
 ``~`` nor variables, so every path in it is absolute.
+
+The log is capped: launchd never rotates ``StandardOutPath``, and newsyslog reads only
+``/etc/newsyslog.d``, which a user's agent cannot install into. So the agent starts ecrd
+through ``/bin/sh``, which moves a log larger than ``LOG_CAP`` bytes to ``ecrd.log.1``
+(replacing the former one) and then runs ecrd with its output appended to a fresh
+``ecrd.log``. The check runs whenever the agent starts (login, a restart after a failure);
+at ecrd's log volume (a few lines per refresh) that bounds the logs to about twice the cap.
 """
 
 from __future__ import annotations
@@ -13,11 +20,14 @@ import plistlib
 import subprocess
 from typing import TYPE_CHECKING
 
+from ecrd.paths import state_root
+from ecrd.service.configuration import Found, example_config, inspect
 from ecrd.service.steps import (
     Change,
     Step,
     config_step,
     directory_step,
+    edit_then_start,
     remove_step,
     run_step,
     write_step,
@@ -28,6 +38,12 @@ if TYPE_CHECKING:
 
 LABEL = "io.ecrd.agent"
 LOG_FILE = "ecrd.log"
+LOG_CAP = 10 * 1024 * 1024
+# $1: the log; the rest: ecrd's command line. `find -size +Nc` reads the same in BSD and GNU.
+_START = (
+    'log=$1; shift; if [ -n "$(find "$log" -size +{cap}c 2>/dev/null)" ]; '
+    'then mv -f "$log" "$log.1"; fi; exec "$@" >>"$log" 2>&1'
+)
 
 # Seconds launchd waits before starting ecrd again after it stopped.
 THROTTLE_INTERVAL = 30
@@ -55,29 +71,46 @@ def logs_directory(*, home: Path) -> Path:
 
 
 def render_plist(*, ecrd: Path, config: Path, home: Path) -> bytes:
-    """The agent: runs ``ecrd run --config CONFIG`` at login, again whenever it fails."""
+    """The agent: runs ``ecrd run --config CONFIG`` at login, again whenever it fails.
+
+    Through ``/bin/sh``, which caps the log (see the module's docstring).
+    """
     log = str(logs_directory(home=home) / LOG_FILE)
+    start = _START.format(cap=LOG_CAP)
     agent = {
         "Label": LABEL,
-        "ProgramArguments": [str(ecrd), "run", "--config", str(config)],
+        "ProgramArguments": [
+            "/bin/sh",
+            "-c",
+            start,
+            "ecrd",
+            log,
+            str(ecrd),
+            "run",
+            "--config",
+            str(config),
+        ],
         "RunAtLoad": True,
         # Start again after a failure (exit status other than 0, or a signal), not after a stop.
         "KeepAlive": {"SuccessfulExit": False},
         "ThrottleInterval": THROTTLE_INTERVAL,
         "ProcessType": "Background",
-        "StandardOutPath": log,
-        "StandardErrorPath": log,
         "EnvironmentVariables": {"PATH": ":".join(p.format(home=home) for p in _PATH)},
     }
     return plistlib.dumps(agent, fmt=plistlib.FMT_XML, sort_keys=False)
 
 
 def plan_launchd_install(*, ecrd: Path, config: Path, home: Path) -> list[Step]:
-    """Write the agent and (re)load it; create the configuration and the logs directory."""
+    """Write the agent and (re)load it; create the configuration and the logs directory.
+
+    On the example configuration the agent is written, not loaded: the last step says what
+    to edit and how to load it (launchd loads it anyway at the next login).
+    """
     plist = home / "Library" / "LaunchAgents" / plist_name()
     data = render_plist(ecrd=ecrd, config=config, home=home)
     write, change = write_step(plist, data, detail=f"runs {ecrd} run --config {config}")
-    steps = [config_step(config)]
+    found = Found(inspect(config, example=example_config()))
+    steps = [config_step(config, found=found, owner=None, shared=False)]
     logs = logs_directory(home=home)
     if not logs.is_dir():
         steps.append(directory_step(logs, mode=0o700))
@@ -85,18 +118,22 @@ def plan_launchd_install(*, ecrd: Path, config: Path, home: Path) -> list[Step]:
     domain = f"gui/{os.getuid()}"
     service = f"{domain}/{LABEL}"
     loaded = _loaded(service)
-    if change is Change.SAME and loaded:
+    bootstrap = ["launchctl", "bootstrap", domain, str(plist)]
+    if found is not Found.OWN:
+        start = f"{' '.join(bootstrap)} (else it starts at your next login)"
+        steps.append(edit_then_start(config, start))
+    elif change is Change.SAME and loaded:
         steps.append(Step.note(f"already running: {service}"))
     else:
         if loaded:  # launchd keeps the property list it loaded: unload it first
             steps.append(run_step(["launchctl", "bootout", service]))
-        steps.append(run_step(["launchctl", "bootstrap", domain, str(plist)]))
+        steps.append(run_step(bootstrap))
     steps.append(Step.note(f"status: launchctl print {service}"))
     steps.append(Step.note(f"logs:   tail -f {logs / LOG_FILE}"))
     return steps
 
 
-def plan_launchd_uninstall(*, config: Path, home: Path, state: Path) -> list[Step]:
+def plan_launchd_uninstall(*, config: Path, home: Path) -> list[Step]:
     """Unload the agent and remove its property list; configuration, state and logs stay."""
     plist = home / "Library" / "LaunchAgents" / plist_name()
     service = f"gui/{os.getuid()}/{LABEL}"
@@ -110,7 +147,7 @@ def plan_launchd_uninstall(*, config: Path, home: Path, state: Path) -> list[Ste
         steps.append(remove_step(plist))
     logs = logs_directory(home=home)
     steps.append(
-        Step.note(f"kept the configuration {config}, the state {state} and the logs {logs}")
+        Step.note(f"kept the configuration {config}, the state {state_root()} and the logs {logs}")
     )
     return steps
 

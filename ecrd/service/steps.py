@@ -3,40 +3,52 @@
 A step is planned first (looking, changing nothing), then carried out, or only said with
 ``--dry-run``. Files are written atomically and only when their bytes change; commands are
 found on ``PATH``, as a user typing them would find them.
+
+When a step of an install fails, the files the install wrote are put back as they were
+(``undo``), so that a failed install leaves nothing half-done; an uninstall goes on past a
+failed step (``keep_going``), so that its files are removed even when ``systemctl`` fails.
 """
 
 from __future__ import annotations
 
 import enum
-import os
 import shlex
 import subprocess
 from dataclasses import dataclass
 from functools import partial
-from importlib import resources
 from typing import TYPE_CHECKING
 
 from ecrd.errors import OutputError, ServiceError
-from ecrd.files import make_dirs, replace_file
+from ecrd.files import replace_file
+from ecrd.service.account import as_account
+from ecrd.service.configuration import (
+    Found,
+    create,
+    example_config,
+    make_dirs,
+    remove_if_example,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
-_EXAMPLE = "data/ecrd.example.yaml"
+    from ecrd.service.account import Account
 
 
 @dataclass(frozen=True)
 class Step:
     """One thing to do, with what to say once it is done and what to say instead of it.
 
-    ``effect`` does it and returns what the program it ran printed (shown indented);
-    a step without an effect is a note.
+    ``effect`` does it and returns what the program it ran printed (shown indented); a
+    step without an effect is a note. ``undo`` puts back what ``effect`` changed and
+    returns a line saying so.
     """
 
     did: str
     would: str
     effect: Callable[[], str] | None = None
+    undo: Callable[[], str] | None = None
 
     @classmethod
     def note(cls, text: str) -> Step:
@@ -52,51 +64,66 @@ class Change(enum.Enum):
     SAME = "same"
 
 
-@dataclass(frozen=True)
-class Account:
-    """A user of this host, who will own what is created in their home."""
-
-    name: str
-    uid: int
-    gid: int
-    home: Path
-
-
-def carry_out(steps: Sequence[Step], *, dry_run: bool) -> Iterator[str]:
+def carry_out(steps: Sequence[Step], *, dry_run: bool, keep_going: bool = False) -> Iterator[str]:
     """Do each step and yield what it did, line by line; only yield the steps if ``dry_run``.
 
+    A failed step stops the others and undoes the steps before it, newest first, saying
+    each; with ``keep_going`` the others are still done, and the failures are raised at
+    the end.
+
     Raises:
-        EcrdError: a step failed; the steps before it are done, the later ones are not.
+        ServiceError: a step failed; its message says what is left changed, if anything.
     """
+    done: list[Step] = []
+    failures: list[str] = []
     for step in steps:
         if dry_run:
             yield step.would
             continue
-        output = step.effect() if step.effect is not None else ""
+        try:
+            output = step.effect() if step.effect is not None else ""
+        except ServiceError as exc:
+            if keep_going:
+                failures.append(str(exc))
+                continue
+            yield from (undo() for undo in reversed([s.undo for s in done if s.undo]))
+            kept = [s.did for s in done if s.effect is not None and s.undo is None]
+            left = f"; still done: {'; '.join(kept)}" if kept else ""
+            msg = f"{exc}{left}"
+            raise ServiceError(msg) from exc
+        done.append(step)
         yield step.did
         yield from (f"  {line}" for line in output.splitlines() if line.strip())
+    if failures:
+        msg = "; ".join(failures) + "; the other steps were done"
+        raise ServiceError(msg)
 
 
-def example_config() -> bytes:
-    """The annotated example configuration shipped in the package."""
-    return resources.files("ecrd").joinpath(_EXAMPLE).read_bytes()
-
-
-def config_step(path: Path, *, owner: Account | None = None, shared: bool = False) -> Step:
+def config_step(path: Path, *, found: Found, owner: Account | None, shared: bool) -> Step:
     """Create the configuration from the example when there is none; never overwrite one.
 
-    ``shared``: a file in /etc, readable by all (``0644``, directories ``0755``); otherwise
-    ``0600`` in ``0700`` directories, owned by ``owner`` when one is given.
+    ``owner``: the user whose home holds it; the file is created as them (not as root).
+    ``shared``: a file in /etc, readable by all (``0644``, directories ``0755``).
     """
-    if path.exists():
+    if found is Found.EXAMPLE:
+        return Step.note(f"configuration: {path} (exists, still the example)")
+    if found is Found.OWN:
         return Step.note(f"configuration: {path} (exists, left as it is)")
+    missing = _missing_directories(path.parent)
+    example = example_config()
     return Step(
-        did=(
-            f"created {path} from the example: list your registries in it "
-            "(ecrd applies a saved change by itself)"
-        ),
+        did=f"created {path} from the example",
         would=f"would create {path} from the example",
-        effect=partial(_create_config, path, owner=owner, shared=shared),
+        effect=partial(as_account, owner, partial(create, path, example=example, shared=shared)),
+        undo=partial(as_account, owner, partial(_remove_config, path, example, missing)),
+    )
+
+
+def edit_then_start(config: Path, start: str) -> Step:
+    """The last word of an install on the example configuration: edit it, then ``start``."""
+    return Step.note(
+        f"not started: {config} is the example, with placeholder registries; edit it "
+        f"(check it with `ecrd check-config -c {config}`), then start ecrd: {start}"
     )
 
 
@@ -115,21 +142,23 @@ def write_step(path: Path, data: bytes, *, detail: str) -> tuple[Step, Change]:
         raise ServiceError(msg) from exc
     if old == data:
         return Step.note(f"already installed: {path} is up to date"), Change.SAME
-    verb = "write" if old is None else "update"
     step = Step(
         did=f"{'wrote' if old is None else 'updated'} {path} ({detail})",
-        would=f"would {verb} {path} ({detail})",
+        would=f"would {'write' if old is None else 'update'} {path} ({detail})",
         effect=partial(_write, path, data, old),
+        undo=partial(_put_back, path, data, old, _missing_directories(path.parent)),
     )
     return step, Change.NEW if old is None else Change.CHANGED
 
 
 def directory_step(directory: Path, *, mode: int) -> Step:
     """Create ``directory`` and its missing parents with ``mode``."""
+    missing = _missing_directories(directory)
     return Step(
         did=f"created {directory}",
         would=f"would create {directory}",
-        effect=partial(make_directories, directory, mode=mode),
+        effect=partial(_make_dirs, directory, mode=mode),
+        undo=partial(_remove_directories, missing),
     )
 
 
@@ -139,42 +168,70 @@ def remove_step(path: Path) -> Step:
 
 
 def run_step(argv: list[str]) -> Step:
-    """Run a command; a failure stops the steps after it."""
+    """Run a command; a failure stops the steps after it (unless ``keep_going``)."""
     line = shlex.join(argv)
     return Step(did=f"ran {line}", would=f"would run {line}", effect=partial(_run, argv))
 
 
-def make_directories(directory: Path, *, mode: int, owner: Account | None = None) -> str:
-    """Create ``directory`` and its missing parents with ``mode``, owned by ``owner``.
+def _missing_directories(directory: Path) -> list[Path]:
+    """``directory`` and those of its parents that do not exist yet, deepest first."""
+    missing: list[Path] = []
+    current = directory
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    return missing
 
-    Raises:
-        ServiceError: a directory could not be created or given to ``owner``.
-    """
+
+def _make_dirs(directory: Path, *, mode: int) -> str:
     try:
-        created = make_dirs(directory, mode=mode)
+        make_dirs(directory, mode=mode)
     except OutputError as exc:
         raise ServiceError(str(exc)) from exc
-    for new in created:
-        if owner is not None:
-            _chown(new, owner)
     return ""
 
 
-def _create_config(path: Path, *, owner: Account | None, shared: bool) -> str:
-    make_directories(path.parent, mode=0o755 if shared else 0o700, owner=owner)
-    if not replace_file(path, example_config(), expected=None, mode=0o644 if shared else 0o600):
-        return f"{path} appeared meanwhile: left as it is"
-    if owner is not None:
-        _chown(path, owner)
-    return ""
+def _remove_directories(missing: list[Path]) -> str:
+    """Remove the directories an install created, if still empty; a line saying so."""
+    removed = []
+    for directory in missing:
+        try:
+            directory.rmdir()
+        except OSError:
+            break
+        removed.append(str(directory))
+    return f"removed {', '.join(removed)} again" if removed else ""
+
+
+def _remove_config(path: Path, example: bytes, missing: list[Path]) -> str:
+    said = remove_if_example(path, example=example)
+    more = _remove_directories(missing)
+    return f"{said}; {more}" if more else said
 
 
 def _write(path: Path, data: bytes, old: bytes | None) -> str:
-    make_directories(path.parent, mode=0o755)
-    if not replace_file(path, data, expected=old, mode=0o644):
+    try:
+        make_dirs(path.parent, mode=0o755)
+        written = replace_file(path, data, expected=old, mode=0o644)
+    except OutputError as exc:
+        raise ServiceError(str(exc)) from exc
+    if not written:
         msg = f"{path} changed while ecrd wrote it; look at it, then run the command again"
         raise ServiceError(msg)
     return ""
+
+
+def _put_back(path: Path, data: bytes, old: bytes | None, missing: list[Path]) -> str:
+    """Undo ``_write``: the former bytes back, or no file (and no directory it created)."""
+    try:
+        if old is not None:
+            replace_file(path, old, expected=data, mode=0o644)
+            return f"put {path} back as it was"
+        path.unlink(missing_ok=True)
+    except (OSError, OutputError) as exc:
+        return f"left {path}: {exc}"
+    more = _remove_directories(missing)
+    return f"removed {path} again" + (f"; {more}" if more else "")
 
 
 def _remove(path: Path) -> str:
@@ -213,11 +270,3 @@ def _run(argv: list[str]) -> str:
             )
         raise ServiceError(msg)
     return output
-
-
-def _chown(path: Path, owner: Account) -> None:
-    try:
-        os.chown(path, owner.uid, owner.gid)
-    except OSError as exc:
-        msg = f"cannot give {path} to {owner.name}: {exc.strerror}"
-        raise ServiceError(msg) from exc

@@ -106,7 +106,12 @@ _TEMPLATE_UNIT = """\
 #   systemctl edit ecrd@USER  ->  [Service]
 #                                 Environment=ECRD_CONFIG=/etc/ecrd/USER.yaml
 #                                 ReadWritePaths=/srv/ci
-# State: /var/lib/ecrd/USER.
+# Environment of ecrd@USER (what `ecrd refresh` and `ecrd status` need to act alike):
+# USER, LOGNAME, HOME from USER's passwd entry, STATE_DIRECTORY=/var/lib/ecrd/USER (from
+# StateDirectory= below; `ecrd status` run by USER looks there too), and ECRD_CONFIG from
+# the drop-in; `ecrd service print --systemd-system USER` prints both files.
+# PrivateTmp=yes: /tmp and /var/tmp are the service's own. An output configured under /tmp
+# is written there, where no other process sees it: keep outputs in the home.
 
 [Unit]
 Description=ecrd: keep Amazon ECR logins fresh for %i
@@ -150,6 +155,9 @@ WantedBy=multi-user.target
 _DROP_IN = """\
 # Written by `ecrd service install --systemd-system {user}`; removed by `ecrd service
 # uninstall`. Change settings with `systemctl edit ecrd@{user}` (override.conf wins).
+# ecrd@{user} runs as {user} (USER, LOGNAME, HOME from its passwd entry) with:
+#   STATE_DIRECTORY=/var/lib/ecrd/{user}
+#   {environment_comment}
 [Service]
 Environment={environment}
 {read_write}"""
@@ -187,7 +195,12 @@ def render_drop_in(*, user: str, config: Path, home: Path | None) -> str:
     environment = _word(f"ECRD_CONFIG={config}")
     # "-": a home that does not exist is skipped; ecrd then says what it cannot write.
     read_write = f"ReadWritePaths={_word(f'-{home}')}\n" if home is not None else ""
-    return _DROP_IN.format(user=user, environment=environment, read_write=read_write)
+    return _DROP_IN.format(
+        user=user,
+        environment=environment,
+        environment_comment=f"ECRD_CONFIG={config}",
+        read_write=read_write,
+    )
 
 
 def template_allows(*, user: str, home: Path) -> bool:

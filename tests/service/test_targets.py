@@ -1,8 +1,9 @@
 """`ecrd service install | uninstall | print`: what it writes, runs and says.
 
 systemctl and launchctl are small shell scripts placed first on PATH that record their
-arguments. HOME and XDG_CONFIG_HOME are the test's own (conftest.py), and /etc stands at
-``ECRD_SYSTEM_ROOT``, a temporary directory: nothing outside the test's directory is touched.
+arguments. HOME and XDG_CONFIG_HOME are the test's own (conftest.py), and the machine's root
+is a temporary directory, passed in-process as the root context's ``obj`` (a ``System``):
+nothing outside the test's directory is touched.
 """
 
 from __future__ import annotations
@@ -22,86 +23,37 @@ from click.testing import CliRunner, Result
 from ecrd.cli import cli
 from ecrd.config import load_config
 from ecrd.errors import ServiceError
+from ecrd.service.configuration import example_config
 from ecrd.service.launchd import render_plist
-from ecrd.service.steps import example_config
 from ecrd.service.systemd import render_drop_in, render_template_unit, render_user_unit
-from ecrd.service.targets import Kind, default_kind, find_ecrd
+from ecrd.service.targets import Kind, System, default_kind, find_ecrd
 
 REPO = Path(__file__).resolve().parents[2]
 
-_TOOL = """\
-#!/bin/sh
-echo "{name} $*" >> "$ECRD_TEST_TOOLS_LOG"
-{body}
-"""
-_SYSTEMCTL = """\
-if [ -n "$ECRD_TEST_SYSTEMCTL_FAILS" ]; then echo "$ECRD_TEST_SYSTEMCTL_FAILS" >&2; exit 1; fi
-case "$*" in *enable*) echo "Created symlink /x/default.target.wants/ecrd.service." >&2;; esac
-exit 0
-"""
-_LAUNCHCTL = """\
-if [ "$1" = print ]; then [ -n "$ECRD_TEST_LAUNCHD_LOADED" ] && exit 0; exit 113; fi
-exit 0
-"""
 
+class Machine:
+    """The ``System`` the commands of this test run on."""
 
-class Tools:
-    """The recording systemctl and launchctl."""
-
-    def __init__(self, directory: Path, log: Path) -> None:
-        self.directory = directory
-        self.log = log
-
-    def calls(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-    def forget(self) -> None:
-        self.log.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tools:
-    directory = tmp_path / "tools"
-    directory.mkdir()
-    for name, body in (("systemctl", _SYSTEMCTL), ("launchctl", _LAUNCHCTL)):
-        path = directory / name
-        path.write_text(_TOOL.format(name=name, body=body))
-        path.chmod(0o755)
-    log = tmp_path / "tools.log"
-    monkeypatch.setenv("ECRD_TEST_TOOLS_LOG", str(log))
-    monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ['PATH']}")
-    return Tools(directory, log)
+    system = System()
 
 
 @pytest.fixture(autouse=True)
-def etc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """/etc of the test's own: ECRD_SYSTEM_ROOT stands for '/'."""
+def etc(tmp_path: Path) -> Path:
+    """/etc of the test's own: the System's root stands for '/'."""
     root = tmp_path / "root"
     (root / "etc" / "systemd" / "system").mkdir(parents=True)
-    monkeypatch.setenv("ECRD_SYSTEM_ROOT", str(root))
+    Machine.system = System(root=root)
     return root / "etc"
 
 
 @pytest.fixture
-def ecrd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The ecrd of the installation under test: a console script next to the running Python."""
-    directory = tmp_path / "venv" / "bin"
-    directory.mkdir(parents=True)
-    script = directory / "ecrd"
-    script.write_text("#!/bin/sh\n")
-    script.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(directory / "python3"))
-    return script
+def as_root(etc: Path) -> None:
+    Machine.system = System(root=etc.parent, euid=0)
 
 
 @pytest.fixture
-def as_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ecrd.service.targets._euid", lambda: 0)
-
-
-@pytest.fixture
-def as_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ecrd.service.targets._euid", lambda: 1000)
+def as_user(etc: Path) -> None:
+    Machine.system = System(root=etc.parent, euid=1000)
 
 
 @pytest.fixture
@@ -124,7 +76,7 @@ def users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 
 
 def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
+    return CliRunner().invoke(cli, list(args), obj=Machine.system)
 
 
 def files_under(directory: Path) -> list[str]:
@@ -216,11 +168,36 @@ class TestPrint:
 
         assert render_user_unit(ecrd=ecrd, config=tmp_path / "ecrd.yaml") == result.stdout
 
-    def test_system_template(self, ecrd):
-        """--systemd-system USER prints the template unit shared by every user."""
+    def test_system_template_and_the_users_drop_in(self, etc, users, ecrd):
+        """--systemd-system USER prints the template and USER's drop-in, as `systemctl cat` does.
+
+        Issue 12: the drop-in states the environment ecrd@USER runs with.
+        """
         result = run("service", "print", "--systemd-system", "ci")
 
-        assert (0, render_template_unit(ecrd=ecrd)) == (result.exit_code, result.stdout)
+        units = etc / "systemd" / "system"
+        config = users["ci"] / ".config" / "ecrd" / "config.yaml"
+        assert (
+            0,
+            (
+                f"# {units}/ecrd@.service\n{render_template_unit(ecrd=ecrd)}\n"
+                f"# {units}/ecrd@ci.service.d/ecrd.conf\n"
+                f"{render_drop_in(user='ci', config=config, home=users['ci'])}"
+            ),
+        ) == (result.exit_code, result.stdout)
+        assert ["STATE_DIRECTORY=/var/lib/ecrd/ci", f"ECRD_CONFIG={config}"] == [
+            line.removeprefix("#   ")
+            for line in result.stdout.partition("ecrd.conf\n")[2].splitlines()
+            if line.startswith("#   ") and "=" in line
+        ]
+
+    @pytest.mark.usefixtures("ecrd")
+    def test_system_print_for_an_unknown_user_is_an_error(self):
+        """The drop-in needs the user's home: an unknown user is an error naming it."""
+        result = run("service", "print", "--systemd-system", "nobody-here")
+
+        assert 1 == result.exit_code
+        assert "Error: there is no user 'nobody-here' on this host" in result.stderr
 
     def test_launchd_plist(self, isolated_env, ecrd):
         """--launchd prints the property list with this ecrd and the configuration."""
@@ -230,9 +207,9 @@ class TestPrint:
         assert render_plist(ecrd=ecrd, config=config, home=isolated_env).decode() == result.stdout
         assert [str(ecrd), "run", "--config", str(config)] == plistlib.loads(
             result.stdout.encode()
-        )["ProgramArguments"]
+        )["ProgramArguments"][5:]
 
-    @pytest.mark.usefixtures("ecrd")
+    @pytest.mark.usefixtures("ecrd", "users")
     def test_prints_and_touches_nothing(self, tmp_path, tools):
         """Printing writes no file and runs no command."""
         before = files_under(tmp_path)
@@ -261,15 +238,17 @@ class TestPrint:
         assert "choose one of --systemd-user, --systemd-system USER, --launchd" in result.stderr
 
     @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
-    @pytest.mark.usefixtures("ecrd")
-    def test_printed_units_pass_systemd_analyze(self, tmp_path):
+    @pytest.mark.usefixtures("ecrd", "users")
+    def test_printed_units_pass_systemd_analyze(self, tmp_path, etc):
         """The printed units verify without a warning; the template is rated OK (<= 3.0)."""
         (tmp_path / "run").mkdir(mode=0o700)
         env = {"PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": str(tmp_path / "run")}
         user = tmp_path / "ecrd.service"
         user.write_text(run("service", "print", "--systemd-user").stdout)
         template = tmp_path / "ecrd@.service"
-        template.write_text(run("service", "print", "--systemd-system", "ci").stdout)
+        printed = run("service", "print", "--systemd-system", "ci").stdout
+        drop_in = f"\n# {etc}/systemd/system/ecrd@ci.service.d/"
+        template.write_text(printed.partition(drop_in)[0].partition("\n")[2])
 
         results = [
             subprocess.run(
@@ -289,16 +268,28 @@ class TestPrint:
         ]
 
 
+OWN_CONFIG = "registries: []\n"
+
+
+def own_config(path: Path) -> Path:
+    """A configuration of the user's own (not the example): install starts ecrd on it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OWN_CONFIG)
+    return path
+
+
 class TestInstallUserUnit:
     def lines(self, home: Path, ecrd: Path, *, verb: str = "wrote") -> list[str]:
+        """What a first install on no configuration says (issue 13: enabled, not started)."""
         config = home / ".config" / "ecrd" / "config.yaml"
         unit = home / ".config" / "systemd" / "user" / "ecrd.service"
         return [
-            f"created {config} from the example: list your registries in it (ecrd applies a saved change by itself)",
+            f"created {config} from the example",
             f"{verb} {unit} (runs {ecrd} run --config {config})",
             "ran systemctl --user daemon-reload",
-            "ran systemctl --user enable --now ecrd.service",
+            "ran systemctl --user enable ecrd.service",
             "  Created symlink /x/default.target.wants/ecrd.service.",
+            f"not started: {config} is the example, with placeholder registries; edit it (check it with `ecrd check-config -c {config}`), then start ecrd: systemctl --user start ecrd",
             f"ecrd runs while you are logged in; to keep it running after you log out: loginctl enable-linger {pwd.getpwuid(os.getuid()).pw_name}",
             "status: systemctl --user status ecrd",
             "logs:   journalctl --user -u ecrd -f",
@@ -317,12 +308,14 @@ class TestInstallUserUnit:
             f"would create {config} from the example",
             f"would write {unit} (runs {ecrd} run --config {config})",
             "would run systemctl --user daemon-reload",
-            "would run systemctl --user enable --now ecrd.service",
+            "would run systemctl --user enable ecrd.service",
         ] == result.stdout.splitlines()[:4]
         assert (before, []) == (files_under(tmp_path), tools.calls())
 
-    def test_writes_the_unit_creates_the_configuration_and_starts(self, isolated_env, tools, ecrd):
-        """Installing writes the unit, creates a 0600 configuration, starts ecrd, says each step."""
+    def test_on_no_configuration_it_copies_the_example_and_does_not_start(
+        self, isolated_env, tools, ecrd
+    ):
+        """Issue 13: the example is created 0600, the unit enabled, not started; says what next."""
         result = run("service", "install", "--systemd-user")
 
         assert 0 == result.exit_code, result.output
@@ -337,12 +330,48 @@ class TestInstallUserUnit:
         )
         assert [
             "systemctl --user daemon-reload",
+            "systemctl --user enable ecrd.service",
+        ] == tools.calls()
+
+    @pytest.mark.usefixtures("ecrd")
+    def test_an_unedited_example_is_still_not_started(self, isolated_env, tools):
+        """Installing again before editing the example still enables without starting."""
+        run("service", "install")
+        tools.forget()
+
+        result = run("service", "install")
+
+        config = isolated_env / ".config" / "ecrd" / "config.yaml"
+        assert (
+            f"configuration: {config} (exists, still the example)" == result.stdout.splitlines()[0]
+        )
+        assert ["systemctl --user enable ecrd.service"] == tools.calls()
+
+    def test_on_the_users_own_configuration_it_starts(self, isolated_env, tools, ecrd):
+        """With a configuration of the user's own: the unit is written, enabled and started."""
+        config = own_config(isolated_env / ".config" / "ecrd" / "config.yaml")
+
+        result = run("service", "install")
+
+        unit = isolated_env / ".config" / "systemd" / "user" / "ecrd.service"
+        assert 0 == result.exit_code, result.output
+        assert [
+            f"configuration: {config} (exists, left as it is)",
+            f"wrote {unit} (runs {ecrd} run --config {config})",
+            "ran systemctl --user daemon-reload",
+            "ran systemctl --user enable --now ecrd.service",
+            "  Created symlink /x/default.target.wants/ecrd.service.",
+        ] == result.stdout.splitlines()[:5]
+        assert "not started" not in result.stdout
+        assert [
+            "systemctl --user daemon-reload",
             "systemctl --user enable --now ecrd.service",
         ] == tools.calls()
 
     @pytest.mark.usefixtures("ecrd")
     def test_second_install_changes_nothing_and_makes_sure_it_runs(self, isolated_env, tools):
         """Installing again rewrites nothing, says "already installed", still enables --now."""
+        own_config(isolated_env / ".config" / "ecrd" / "config.yaml")
         run("service", "install")
         unit = isolated_env / ".config" / "systemd" / "user" / "ecrd.service"
         before = unit.stat()
@@ -365,7 +394,7 @@ class TestInstallUserUnit:
         """Another configuration path changes the unit: updated, daemon-reload, restart."""
         run("service", "install")
         tools.forget()
-        other = tmp_path / "other.yaml"
+        other = own_config(tmp_path / "other.yaml")
 
         result = run("service", "install", "-c", str(other))
 
@@ -392,21 +421,49 @@ class TestInstallUserUnit:
         assert ("registries: []\n", 0o640) == (config.read_text(), mode(config))
 
     @pytest.mark.usefixtures("tools")
-    def test_systemctl_failing_is_an_error_carrying_its_message(
-        self, isolated_env, ecrd, monkeypatch
+    def test_systemctl_failing_undoes_what_install_wrote(
+        self, tmp_path, isolated_env, ecrd, monkeypatch
     ):
-        """A failing systemctl stops install with exit 1 and its message; the steps before stay done."""
+        """Issue 13: a failing systemctl fails install (exit 1), and what install wrote is removed.
+
+        The unit, the configuration and the directories made for them; its message is said.
+        """
         monkeypatch.setenv("ECRD_TEST_SYSTEMCTL_FAILS", "Unit ecrd.service has a bad setting.")
+        before = files_under(tmp_path)
 
         result = run("service", "install")
 
+        config = isolated_env / ".config" / "ecrd" / "config.yaml"
+        unit = isolated_env / ".config" / "systemd" / "user" / "ecrd.service"
         assert 1 == result.exit_code
         assert (
             "Error: `systemctl --user daemon-reload` failed (exit status 1): Unit ecrd.service has a bad setting.\n"
             == result.stderr
         )
-        assert self.lines(isolated_env, ecrd)[:2] == result.stdout.splitlines()
-        assert (isolated_env / ".config" / "systemd" / "user" / "ecrd.service").exists()
+        assert [
+            *self.lines(isolated_env, ecrd)[:2],
+            f"removed {unit} again; removed {unit.parent}, {unit.parent.parent} again",
+            f"removed {config} again; removed {config.parent}, {config.parent.parent} again",
+        ] == result.stdout.splitlines()
+        assert before == [f for f in files_under(tmp_path) if f != "tools.log"]
+
+    @pytest.mark.usefixtures("tools", "ecrd")
+    def test_systemctl_failing_puts_a_changed_unit_back(self, tmp_path, isolated_env, monkeypatch):
+        """A unit install changed is put back as it was; a configuration of the user's stays."""
+        own_config(isolated_env / ".config" / "ecrd" / "config.yaml")
+        run("service", "install")
+        unit = isolated_env / ".config" / "systemd" / "user" / "ecrd.service"
+        installed = unit.read_bytes()
+        monkeypatch.setenv("ECRD_TEST_SYSTEMCTL_FAILS", "Failed to connect to bus: No medium found")
+
+        result = run("service", "install", "-c", str(own_config(tmp_path / "other.yaml")))
+
+        assert 1 == result.exit_code
+        assert f"put {unit} back as it was" == result.stdout.splitlines()[-1]
+        assert (installed, OWN_CONFIG) == (
+            unit.read_bytes(),
+            (isolated_env / ".config" / "ecrd" / "config.yaml").read_text(),
+        )
 
     @pytest.mark.usefixtures("tools", "ecrd")
     def test_no_user_manager_says_where_to_run_it(self, monkeypatch):
@@ -457,6 +514,30 @@ class TestUninstallUserUnit:
             "systemctl --user disable --now ecrd.service",
             "systemctl --user daemon-reload",
         ] == tools.calls()
+
+    @pytest.mark.usefixtures("ecrd")
+    def test_systemctl_failing_still_removes_the_unit_and_exits_1(
+        self, isolated_env, tools, monkeypatch
+    ):
+        """Issue 13: with no user manager, uninstall still removes the unit file, and exits 1.
+
+        Exit 1: ecrd may still be loaded in the manager it could not reach; it says why.
+        """
+        run("service", "install")
+        tools.forget()
+        monkeypatch.setenv("ECRD_TEST_SYSTEMCTL_FAILS", "Failed to connect to bus: No medium found")
+
+        result = run("service", "uninstall")
+
+        unit = isolated_env / ".config" / "systemd" / "user" / "ecrd.service"
+        assert (1, False) == (result.exit_code, unit.exists())
+        assert f"removed {unit}" in result.stdout.splitlines()
+        assert result.stderr.startswith(
+            "Error: `systemctl --user disable --now ecrd.service` failed (exit status 1): "
+            "Failed to connect to bus: No medium found"
+        )
+        assert result.stderr.endswith("; the other steps were done\n")
+        assert 2 == len(tools.calls())
 
     @pytest.mark.usefixtures("ecrd")
     def test_not_installed_says_so_and_runs_nothing(self, isolated_env, tools):
@@ -510,14 +591,15 @@ class TestInstallTemplate:
 
         result = run("service", "install", "--systemd-system", "ci", "--dry-run")
 
+        config = users["ci"] / ".config" / "ecrd" / "config.yaml"
         assert 0 == result.exit_code, result.output
         assert [
             "(this needs root: sudo ecrd service install --systemd-system ci)",
-            f"would create {etc}/ecrd/ci.yaml from the example",
+            f"would create {config} from the example",
             f"would write {etc}/systemd/system/ecrd@.service (runs {ecrd} run as the instance's user)",
-            f"would write {etc}/systemd/system/ecrd@ci.service.d/ecrd.conf (ecrd@ci reads {etc}/ecrd/ci.yaml and may write in {users['ci']})",
+            f"would write {etc}/systemd/system/ecrd@ci.service.d/ecrd.conf (ecrd@ci reads {config} and may write in {users['ci']})",
             "would run systemctl daemon-reload",
-            "would run systemctl enable --now ecrd@ci.service",
+            "would run systemctl enable ecrd@ci.service",
         ] == result.stdout.splitlines()[:6]
         assert (before, []) == (files_under(tmp_path), tools.calls())
 
@@ -538,38 +620,58 @@ class TestInstallTemplate:
         assert "Error: 'a b/c' cannot name a systemd instance" in result.stderr
 
     @pytest.mark.usefixtures("as_root")
-    def test_writes_template_drop_in_and_configuration_in_etc(self, etc, users, tools, ecrd):
-        """Installing writes the template, the drop-in and /etc/ecrd/USER.yaml; starts ecrd@USER."""
+    def test_writes_template_drop_in_and_configuration_in_the_home(self, etc, users, tools, ecrd):
+        """Installing writes the template, the drop-in and ~USER/.config/ecrd/config.yaml.
+
+        Issue 12: the configuration is created where `ecrd status`, run by USER with no
+        option, looks (it was /etc/ecrd/USER.yaml). Issue 13: on the example, ecrd@USER is
+        enabled, not started.
+        """
         result = run("service", "install", "--systemd-system", "ci")
 
         units = etc / "systemd" / "system"
-        config = etc / "ecrd" / "ci.yaml"
+        config = users["ci"] / ".config" / "ecrd" / "config.yaml"
         assert 0 == result.exit_code, result.output
         assert [
-            f"created {config} from the example: list your registries in it (ecrd applies a saved change by itself)",
+            f"created {config} from the example",
             f"wrote {units}/ecrd@.service (runs {ecrd} run as the instance's user)",
             f"wrote {units}/ecrd@ci.service.d/ecrd.conf (ecrd@ci reads {config} and may write in {users['ci']})",
             "ran systemctl daemon-reload",
-            "ran systemctl enable --now ecrd@ci.service",
+            "ran systemctl enable ecrd@ci.service",
             "  Created symlink /x/default.target.wants/ecrd.service.",
+            f"not started: {config} is the example, with placeholder registries; edit it (check it with `ecrd check-config -c {config}`), then start ecrd: systemctl start ecrd@ci",
             "status: systemctl status ecrd@ci",
             "logs:   journalctl -u ecrd@ci -f",
-            "state:  /var/lib/ecrd/ci",
+            f"state:  /var/lib/ecrd/ci (sudo -u ci -H {ecrd} status)",
         ] == result.stdout.splitlines()
         assert render_template_unit(ecrd=ecrd) == (units / "ecrd@.service").read_text()
         assert (
             render_drop_in(user="ci", config=config, home=users["ci"])
             == (units / "ecrd@ci.service.d" / "ecrd.conf").read_text()
         )
-        assert (example_config(), 0o644, 0o755) == (
+        assert (example_config(), 0o600, 0o700) == (
             config.read_bytes(),
             mode(config),
             mode(config.parent),
         )
+        assert not (etc / "ecrd").exists()
         assert [
             "systemctl daemon-reload",
-            "systemctl enable --now ecrd@ci.service",
+            "systemctl enable ecrd@ci.service",
         ] == tools.calls()
+
+    @pytest.mark.usefixtures("users", "ecrd", "as_root")
+    def test_on_a_configuration_of_its_own_the_instance_starts(self, etc, tools):
+        """An /etc/ecrd/USER.yaml that is not the example: ecrd@USER is enabled and started."""
+        own_config(etc / "ecrd" / "ci.yaml")
+
+        result = run("service", "install", "--systemd-system", "ci")
+
+        assert 0 == result.exit_code, result.output
+        assert "not started" not in result.stdout
+        assert ["systemctl daemon-reload", "systemctl enable --now ecrd@ci.service"] == (
+            tools.calls()
+        )
 
     @pytest.mark.usefixtures("tools", "ecrd", "as_root")
     def test_the_users_own_configuration_is_used_when_there_is_one(self, etc, users):
@@ -615,10 +717,12 @@ class TestInstallTemplate:
         )
 
     @pytest.mark.usefixtures("tools", "as_root")
-    def test_ecrd_the_user_cannot_reach_is_reported_first(self, tmp_path, ecrd, monkeypatch):
+    def test_ecrd_the_user_cannot_reach_is_reported_first(self, ecrd, monkeypatch):
         """An ecrd closed to the user (pipx as root puts it in /root) is warned about first."""
         ecrd.parent.parent.chmod(0o700)
-        outsider = pwd.struct_passwd(("outsider", "x", 65533, 65533, "", str(tmp_path), "/bin/sh"))
+        outsider = pwd.struct_passwd(
+            ("outsider", "x", 65533, 65533, "", "/nonexistent-ecrd-test", "/bin/sh")
+        )
         monkeypatch.setattr(pwd, "getpwnam", {"outsider": outsider}.__getitem__)
 
         result = run("service", "install", "--systemd-system", "outsider", "--dry-run")
@@ -638,6 +742,7 @@ class TestInstallTemplate:
     @pytest.mark.usefixtures("users", "ecrd", "as_root")
     def test_second_user_shares_the_template(self, etc, tools):
         """A second user gets a drop-in of its own; the template is already installed."""
+        own_config(etc / "ecrd" / "cd.yaml")
         run("service", "install", "--systemd-system", "ci")
         tools.forget()
 
@@ -656,6 +761,7 @@ class TestInstallTemplate:
     @pytest.mark.usefixtures("users", "ecrd", "as_root")
     def test_second_install_changes_nothing(self, etc, tools):
         """Installing again: every file already installed, ecrd@USER still enabled and started."""
+        own_config(etc / "ecrd" / "ci.yaml")
         run("service", "install", "--systemd-system", "ci")
         tools.forget()
 
@@ -670,11 +776,12 @@ class TestInstallTemplate:
         ] == result.stdout.splitlines()[:4]
         assert ["systemctl enable --now ecrd@ci.service"] == tools.calls()
 
-    @pytest.mark.usefixtures("etc", "users", "as_root")
+    @pytest.mark.usefixtures("users", "as_root")
     def test_changed_template_restarts_the_instance_and_names_the_others(
-        self, tmp_path, tools, ecrd, monkeypatch
+        self, tmp_path, etc, tools, ecrd, monkeypatch
     ):
         """A new ecrd path updates the template: this instance restarts, the others are named."""
+        own_config(etc / "ecrd" / "ci.yaml")
         run("service", "install", "--systemd-system", "ci")
         run("service", "install", "--systemd-system", "cd")
         tools.forget()
@@ -697,8 +804,8 @@ class TestInstallTemplate:
 
 
 class TestUninstallTemplate:
-    @pytest.mark.usefixtures("users", "ecrd", "as_root")
-    def test_removes_the_instance_and_the_unused_template(self, etc, tools):
+    @pytest.mark.usefixtures("ecrd", "as_root")
+    def test_removes_the_instance_and_the_unused_template(self, etc, users, tools):
         """Uninstalling stops ecrd@USER, removes its drop-in and the template nobody else uses."""
         run("service", "install", "--systemd-system", "ci")
         tools.forget()
@@ -714,7 +821,8 @@ class TestUninstallTemplate:
             "ran systemctl daemon-reload",
             "kept the configuration and the state /var/lib/ecrd/ci",
         ] == result.stdout.splitlines()
-        assert ([], True) == (files_under(units), (etc / "ecrd" / "ci.yaml").exists())
+        config = users["ci"] / ".config" / "ecrd" / "config.yaml"
+        assert ([], True) == (files_under(units), config.exists())
         assert [
             "systemctl disable --now ecrd@ci.service",
             "systemctl daemon-reload",
@@ -788,22 +896,47 @@ class TestLaunchd:
         plist = home / "Library" / "LaunchAgents" / "io.ecrd.agent.plist"
         return plist, home / "Library" / "Logs" / "ecrd", home / ".config" / "ecrd" / "config.yaml"
 
-    def test_install_writes_the_agent_and_bootstraps_it(self, isolated_env, tools, ecrd):
-        """Installing writes the plist, creates the logs directory (0700), bootstraps the agent."""
+    def test_install_on_the_example_writes_the_agent_without_loading_it(
+        self, isolated_env, tools, ecrd
+    ):
+        """Issue 13: on the example just created, the plist is written, not bootstrapped.
+
+        The last step says what to edit and how to load it.
+        """
         result = run("service", "install", "--launchd")
 
         plist, logs, config = self.paths(isolated_env)
         uid = os.getuid()
         assert 0 == result.exit_code, result.output
         assert [
-            f"created {config} from the example: list your registries in it (ecrd applies a saved change by itself)",
+            f"created {config} from the example",
+            f"created {logs}",
+            f"wrote {plist} (runs {ecrd} run --config {config})",
+            f"not started: {config} is the example, with placeholder registries; edit it (check it with `ecrd check-config -c {config}`), then start ecrd: launchctl bootstrap gui/{uid} {plist} (else it starts at your next login)",
+            f"status: launchctl print gui/{uid}/io.ecrd.agent",
+            f"logs:   tail -f {logs}/ecrd.log",
+        ] == result.stdout.splitlines()
+        assert render_plist(ecrd=ecrd, config=config, home=isolated_env) == plist.read_bytes()
+        assert 0o700 == mode(logs)
+        assert [f"launchctl print gui/{uid}/io.ecrd.agent"] == tools.calls()
+
+    def test_install_writes_the_agent_and_bootstraps_it(self, isolated_env, tools, ecrd):
+        """On a configuration of the user's own: plist written, logs directory 0700, bootstrapped."""
+        own_config(isolated_env / ".config" / "ecrd" / "config.yaml")
+
+        result = run("service", "install", "--launchd")
+
+        plist, logs, config = self.paths(isolated_env)
+        uid = os.getuid()
+        assert 0 == result.exit_code, result.output
+        assert [
+            f"configuration: {config} (exists, left as it is)",
             f"created {logs}",
             f"wrote {plist} (runs {ecrd} run --config {config})",
             f"ran launchctl bootstrap gui/{uid} {plist}",
             f"status: launchctl print gui/{uid}/io.ecrd.agent",
             f"logs:   tail -f {logs}/ecrd.log",
         ] == result.stdout.splitlines()
-        assert render_plist(ecrd=ecrd, config=config, home=isolated_env) == plist.read_bytes()
         assert 0o700 == mode(logs)
         assert [
             f"launchctl print gui/{uid}/io.ecrd.agent",
@@ -813,6 +946,7 @@ class TestLaunchd:
     @pytest.mark.usefixtures("ecrd")
     def test_unchanged_and_running_changes_nothing(self, isolated_env, tools, monkeypatch):
         """Installing again while the agent runs: already installed, already running."""
+        own_config(isolated_env / ".config" / "ecrd" / "config.yaml")
         run("service", "install", "--launchd")
         monkeypatch.setenv("ECRD_TEST_LAUNCHD_LOADED", "1")
         tools.forget()
@@ -830,6 +964,7 @@ class TestLaunchd:
     @pytest.mark.usefixtures("ecrd")
     def test_unchanged_but_not_loaded_is_bootstrapped(self, isolated_env, tools):
         """An agent installed but not loaded (booted out by hand) is loaded again."""
+        own_config(isolated_env / ".config" / "ecrd" / "config.yaml")
         run("service", "install", "--launchd")
         tools.forget()
 
@@ -846,7 +981,9 @@ class TestLaunchd:
         monkeypatch.setenv("ECRD_TEST_LAUNCHD_LOADED", "1")
         tools.forget()
 
-        result = run("service", "install", "--launchd", "-c", str(tmp_path / "other.yaml"))
+        other = own_config(tmp_path / "other.yaml")
+
+        result = run("service", "install", "--launchd", "-c", str(other))
 
         plist, _, _ = self.paths(isolated_env)
         uid = os.getuid()
@@ -879,14 +1016,17 @@ class TestLaunchd:
         assert (False, True, True) == (plist.exists(), config.exists(), logs.is_dir())
 
     @pytest.mark.usefixtures("ecrd")
-    def test_without_launchctl_the_error_says_macos_only(self, tmp_path, monkeypatch):
-        """No launchctl (not macOS): exit 1 with a message saying why."""
+    def test_without_launchctl_the_error_says_macos_only(self, tmp_path, isolated_env, monkeypatch):
+        """No launchctl (not macOS): exit 1 saying why; the plist and logs directory are removed."""
+        own_config(isolated_env / ".config" / "ecrd" / "config.yaml")
         monkeypatch.setenv("PATH", str(tmp_path / "empty"))
 
         result = run("service", "install", "--launchd")
 
+        plist, logs, _ = self.paths(isolated_env)
         assert 1 == result.exit_code
         assert "launchctl is not on PATH (this kind of service is for macOS only)" in result.stderr
+        assert (False, False) == (plist.exists(), logs.exists())
 
 
 class TestExampleConfig:
