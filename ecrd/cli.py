@@ -317,6 +317,34 @@ def emulator(
     serve(host=host, port=port, token_lifetime=lifetime, stable_passwords=stable_passwords)
 
 
+@cli.command("kubelet-credential-provider")
+@_common_options
+@click.pass_context
+def kubelet_credential_provider(ctx: click.Context) -> None:
+    """Answer the kubelet's image credential request on stdin from ecrd's fresh logins.
+
+    The kubelet's CredentialProviderConfig runs it (args: [kubelet-credential-provider]).
+    It never calls AWS; with -c, only that configuration's logins serve. Exit 1 for a
+    request it cannot read.
+    """
+    import json  # noqa: PLC0415
+
+    from ecrd.kubelet import answer_request  # noqa: PLC0415
+
+    options = _options(ctx)
+    _setup(ctx, default_level="warning")
+    try:
+        answer = answer_request(
+            sys.stdin.read(), config=str(options.config) if options.config else None
+        )
+    except EcrdError as exc:
+        _fail(exc)
+        return
+    click.echo(json.dumps(answer.response))
+    if answer.notice:
+        click.echo(answer.notice, err=True)
+
+
 cli.add_command(service)
 cli.add_command(get_authorization_token)
 cli.add_command(get_login_password)
