@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import boto3
-import pytest
 from botocore.config import Config
 
 import ecrd.emulator
@@ -17,7 +16,7 @@ def test_package_exports():
     assert ["Call", "Emulator", "Fault", "serve"] == sorted(ecrd.emulator.__all__)
 
 
-def test_each_request_is_logged_at_debug_without_the_token(caplog: pytest.LogCaptureFixture):
+def test_each_request_is_logged_at_debug_without_the_token(caplog):
     """One debug line per request: api, operation, region and status; never the token."""
     caplog.set_level(logging.DEBUG, logger="ecrd.emulator")
     with Emulator(stable_passwords=True) as emulator:
