@@ -251,11 +251,19 @@ def status(ctx: click.Context, output_format: str) -> None:
 def demo(ctx: click.Context, token_lifetime: str, directory: Path | None) -> None:
     """Watch ecrd work with no AWS account: the daemon against a local ECR emulator.
 
-    Runs until Ctrl-C, then removes its temporary directory.
+    Shows one line per refresh (--log-format for the daemon's full log). Runs until
+    Ctrl-C, then removes its temporary directory unless --directory was given.
     """
-    from ecrd.emulator.demo import run_demo  # noqa: PLC0415
+    from ecrd.emulator.demo import configure_demo_logs, run_demo  # noqa: PLC0415
 
-    _setup(ctx, default_level="info")
+    options = _options(ctx)
+    if options.config is not None:
+        msg = "ecrd demo writes its own configuration in its directory; it does not read -c"
+        raise click.UsageError(msg)
+    if options.log_format or options.log_level:
+        _setup(ctx, default_level="info")
+    else:
+        configure_demo_logs()
     try:
         lifetime = parse_duration(token_lifetime)
     except ValueError as exc:
