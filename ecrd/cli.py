@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 import click
 
 from ecrd import __version__
-from ecrd.cli_options import EcrdGroup, common_options, config_path, set_up_logging
+from ecrd.cli_options import (
+    EcrdGroup,
+    chosen_options,
+    common_options,
+    config_path,
+    set_up_logging,
+)
 
 if TYPE_CHECKING:
     from ecrd.config.model import Config
@@ -183,12 +189,17 @@ def status(ctx: click.Context, output_format: str) -> None:
 def demo(ctx: click.Context, token_lifetime: str, directory: Path | None) -> None:
     """Watch ecrd work with no AWS account: the daemon against a local ECR emulator.
 
-    Runs until Ctrl-C, then removes its temporary directory.
+    Shows one line per refresh (--log-format for the daemon's full log). Runs until
+    Ctrl-C, then removes its temporary directory unless --directory was given.
     """
     from ecrd.config.durations import parse_duration  # noqa: PLC0415
-    from ecrd.emulator.demo import run_demo  # noqa: PLC0415
+    from ecrd.emulator.demo import configure_demo_logs, run_demo  # noqa: PLC0415
 
-    set_up_logging(ctx, default_level="info")
+    options = chosen_options(ctx)
+    if options.log_format or options.log_level:
+        set_up_logging(ctx, default_level="info")
+    else:
+        configure_demo_logs()
     try:
         lifetime = parse_duration(token_lifetime)
     except ValueError as exc:
@@ -250,6 +261,29 @@ def emulator(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--token-lifetime") from exc
     serve(host=host, port=port, token_lifetime=lifetime, stable_passwords=stable_passwords)
+
+
+@cli.command("kubelet-credential-provider")
+@common_options
+@click.pass_context
+def kubelet_credential_provider(ctx: click.Context) -> None:
+    """Answer the kubelet's image credential request on stdin from ecrd's fresh logins.
+
+    The kubelet's CredentialProviderConfig runs it (args: [kubelet-credential-provider]).
+    It never calls AWS; with -c, only that configuration's logins serve. Exit 1 for a
+    request it cannot read.
+    """
+    import json  # noqa: PLC0415
+
+    from ecrd.kubelet import answer_request  # noqa: PLC0415
+
+    options = chosen_options(ctx)  # it logs nothing: no logging set-up to pay for
+    answer = answer_request(
+        sys.stdin.read(), config=str(options.config) if options.config else None
+    )
+    click.echo(json.dumps(answer.response))
+    if answer.notice:
+        click.echo(answer.notice, err=True)
 
 
 def main() -> None:

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
+import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+import structlog
 
 from ecrd.daemon.lifecycle import Daemon
 from ecrd.emulator.server import Emulator
+from ecrd.logs import configure_logging
 from ecrd.state import StateStore
 from ecrd.tokens.source import EcrTokenSource
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, MutableMapping
     from datetime import timedelta
 
 DEMO_REGISTRIES = (
@@ -42,12 +47,19 @@ def run_demo(*, token_lifetime: timedelta, directory: Path | None) -> int:
             daemon = Daemon(
                 config_path=config,
                 source=EcrTokenSource(),
-                store=StateStore(root / "state"),
+                store=StateStore.for_config(config),  # under STATE_DIRECTORY, set above
             )
-            return daemon.run()
+            code = daemon.run()
     finally:
         if directory is None:
             shutil.rmtree(root, ignore_errors=True)
+            click.echo(
+                f"ecrd demo: removed {root}; `ecrd demo --directory DIR` keeps the files.",
+                err=True,
+            )
+        else:
+            click.echo(f"ecrd demo: the files stay in {root}.", err=True)
+    return code
 
 
 def _write_config(root: Path, endpoint: str, lifetime: timedelta) -> Path:
@@ -99,15 +111,74 @@ def _demo_environment(root: Path) -> Iterator[None]:
 
 
 def _banner(root: Path, config: Path, endpoint: str, lifetime: timedelta) -> None:
+    ecrd = _ecrd_command()
+    state = shlex.quote(str(root / "state"))
+    docker, netrc = shlex.quote(f"{root}/docker/config.json"), shlex.quote(f"{root}/netrc")
     lines = (
         "ecrd demo: the real daemon against a local ECR emulator (no AWS account needed).",
         f"  emulator:      {endpoint} (tokens live {int(lifetime.total_seconds())} s)",
         f"  configuration: {config}  (edit it: ecrd reloads within a second)",
-        f"  docker config: {root}/docker/config.json",
-        f"  netrc:         {root}/netrc",
-        f"  status:        STATE_DIRECTORY={root}/state ecrd status",
-        "Press Ctrl-C to stop.",
+        f"  written files: {docker} (docker, podman, skopeo) and {netrc} (curl)",
+        "Paste in another terminal:",
+        f"  STATE_DIRECTORY={state} {ecrd} status -c {shlex.quote(str(config))}",
+        f"  cat {docker}",
+        f"  grep -A1 machine {netrc}",
+        "Press Ctrl-C to stop"
+        + (f" (removes {root})." if root.name.startswith("ecrd-demo-") else "."),
         "",
     )
     for line in lines:
         click.echo(line, err=True)
+
+
+def _ecrd_command() -> str:
+    """The ``ecrd`` of this installation, by absolute path: a venv's bin is seldom on PATH."""
+    beside = Path(sys.executable).parent / "ecrd"
+    if beside.exists():
+        return shlex.quote(str(beside.absolute()))
+    return f"{shlex.quote(sys.executable)} -m ecrd"
+
+
+# Events the demo shows at info level, one console line each; warnings and errors always.
+_SHOWN = frozenset({"token_refreshed", "config_reloaded", "config_rejected", "daemon_started"})
+
+
+def configure_demo_logs() -> None:
+    """Log one short console line per refresh, reload or problem, whatever the stream."""
+    configure_logging(level="info", log_format="console")
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            _keep_shown,
+            _render_line,
+        ]
+    )
+
+
+def _keep_shown(
+    _logger: object, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    if event.get("level") == "info" and event.get("event") not in _SHOWN:
+        raise structlog.DropEvent
+    return event
+
+
+def _render_line(_logger: object, _method: str, event: MutableMapping[str, Any]) -> str:
+    name = event.pop("event", "")
+    level = event.pop("level", "info")
+    parts = [datetime.now().astimezone().strftime("%H:%M:%S"), f"{name:<16}"]
+    if level != "info":
+        parts.insert(1, level.upper())
+    group = str(event.pop("group", "")).split(" ", 1)[0]
+    if group:
+        parts.append(group)
+    hosts = event.pop("hosts", None)
+    if isinstance(hosts, list):
+        parts.append(f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}")
+    expires_at = event.pop("expires_at", None)
+    if isinstance(expires_at, str):
+        expiry = datetime.fromisoformat(expires_at).astimezone()
+        parts.append(f"token expires {expiry:%H:%M:%S}")
+    parts.extend(f"{key}={event.pop(key)}" for key in ("error", "errors", "path") if key in event)
+    return "  ".join(parts)

@@ -16,19 +16,11 @@ from pathlib import Path
 from ecrd.emulator.demo import DEMO_REGISTRIES
 
 
-def start_demo(*args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+def start_demo(
+    *args: str, log_format: tuple[str, ...] = ("--log-format", "json")
+) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ecrd",
-            "demo",
-            "--token-lifetime",
-            "3s",
-            "--log-format",
-            "json",
-            *args,
-        ],
+        [sys.executable, "-m", "ecrd", "demo", "--token-lifetime", "3s", *log_format, *args],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -93,3 +85,100 @@ class TestDemo:
         assert 0 == code
         assert directory.name.startswith("ecrd-demo-")
         assert not directory.exists()
+
+
+def lines_until(lines: queue.Queue[str], predicate) -> list[str]:
+    seen: list[str] = []
+    while not seen or not predicate(seen[-1]):
+        seen.append(lines.get(timeout=30))
+    return seen
+
+
+def remaining(lines: queue.Queue[str]) -> list[str]:
+    """What the process wrote until it exited (the pump stops with its stderr)."""
+    rest: list[str] = []
+    while True:
+        try:
+            rest.append(lines.get(timeout=2))
+        except queue.Empty:  # noqa: PERF203 - the end of the stream is an exception here
+            return rest
+
+
+class TestDemoConsole:
+    def test_one_short_line_per_refresh_and_commands_to_paste(self, tmp_path: Path):
+        """By default: pasteable commands, then one short line per refresh, and a goodbye."""
+        proc, lines = start_demo("--directory", str(tmp_path), log_format=())
+        try:
+            seen = lines_until(
+                lines, lambda line: line.count("token_refreshed") and "2 hosts" in line
+            )
+            seen += lines_until(lines, lambda line: "token_refreshed" in line)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=10)
+        rest = remaining(lines)
+
+        assert 0 == code
+        (status,) = [line.split() for line in seen if " status -c " in line]
+        ecrd = Path(status[1])
+        assert (True, True) == (ecrd.is_absolute(), ecrd.exists())
+        assert [f"STATE_DIRECTORY={tmp_path}/state", "status", "-c", f"{tmp_path}/config.yaml"] == [
+            status[0],
+            *status[2:],
+        ]
+        assert any(line.split() == ["cat", f"{tmp_path}/docker/config.json"] for line in seen)
+        refreshed = [line for line in seen if "token_refreshed" in line]
+        assert all(len(line) < 120 and "restored" not in line for line in refreshed)
+        assert not any("output_written" in line or "refresh_scheduled" in line for line in seen)
+        assert [f"ecrd demo: the files stay in {tmp_path}."] == [
+            line.strip() for line in rest if line.startswith("ecrd demo:")
+        ]
+
+    def test_status_command_it_prints_works(self, tmp_path: Path):
+        """The status line runs as printed, and finds the demo's hosts."""
+        proc, lines = start_demo("--directory", str(tmp_path), log_format=())
+        try:
+            seen = lines_until(lines, lambda line: "token_refreshed" in line and "2 hosts" in line)
+            (status,) = [line.strip() for line in seen if " status -c " in line]
+            env_assignment, *command = status.split()
+            name, value = env_assignment.split("=", 1)
+            done = subprocess.run(
+                [*command, "--output", "json"],
+                env={**os.environ, name: value},
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)
+
+        hosts = {h["host"] for h in json.loads(done.stdout)["hosts"]}
+        assert {"123456789012.dkr.ecr.us-east-1.amazonaws.com"} <= hosts
+
+    def test_ctrl_c_says_the_files_are_removed_and_how_to_keep_them(self):
+        """Without --directory, the last line says what was removed and how to keep it."""
+        proc, lines = start_demo(log_format=())
+        try:
+            lines_until(lines, lambda line: "token_refreshed" in line)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)
+        rest = remaining(lines)
+
+        (goodbye,) = [line for line in rest if line.startswith("ecrd demo: removed")]
+        assert "`ecrd demo --directory DIR` keeps the files" in goodbye
+
+    def test_config_option_is_refused(self):
+        """-c means nothing to the demo: a usage error, not silently ignored."""
+        done = subprocess.run(
+            [sys.executable, "-m", "ecrd", "demo", "-c", "x.yaml"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+        assert 2 == done.returncode
+        assert "No such option '-c'" in done.stderr

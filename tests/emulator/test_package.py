@@ -1,0 +1,38 @@
+"""The emulator package: its exports, and its request log."""
+
+from __future__ import annotations
+
+import logging
+
+import boto3
+from botocore.config import Config
+
+import ecrd.emulator
+from ecrd.emulator import Emulator, Fault
+
+
+def test_package_exports():
+    """`ecrd.emulator` exports the emulator, its faults and calls, and the foreground server."""
+    assert ["Call", "Emulator", "Fault", "serve"] == sorted(ecrd.emulator.__all__)
+
+
+def test_each_request_is_logged_at_debug_without_the_token(caplog):
+    """One debug line per request: api, operation, region and status; never the token."""
+    caplog.set_level(logging.DEBUG, logger="ecrd.emulator")
+    with Emulator(stable_passwords=True) as emulator:
+        emulator.inject(Fault("throttle", count=1))
+        client = boto3.client(
+            "ecr",
+            region_name="eu-central-1",
+            endpoint_url=emulator.url,
+            config=Config(retries={"total_max_attempts": 2}),
+        )
+        client.get_authorization_token(registryIds=["123456789012"])
+        password = emulator.password_for("123456789012")
+
+    served = [r.getMessage() for r in caplog.records if r.getMessage().startswith("request_served")]
+    assert [
+        "request_served api=ecr operation=GetAuthorizationToken region=eu-central-1 status=400 fault=throttle",
+        "request_served api=ecr operation=GetAuthorizationToken region=eu-central-1 status=200 fault=None",
+    ] == served
+    assert not any(password in r.getMessage() for r in caplog.records)
