@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ecrd.config.model import Config
+    from ecrd.metrics import Metrics
     from ecrd.round import RoundResult
 
 _META = "ecrd.options"
@@ -113,6 +114,7 @@ def refresh(ctx: click.Context) -> None:
     path = _setup(ctx, default_level="warning")
     try:
         config = load_config(path)
+        metrics = _start_metrics(config)
         result = run_round(
             config=config, source=EcrTokenSource(), store=StateStore(default_state_dir())
         )
@@ -120,7 +122,36 @@ def refresh(ctx: click.Context) -> None:
         _fail(exc)
         return
     _print_round(config, result)
+    textfile = config.metrics.textfile
+    if (
+        metrics is not None
+        and textfile is not None
+        and not _write_metrics(metrics, textfile, result)
+    ):
+        sys.exit(1)
     sys.exit(0 if result.ok else 1)
+
+
+def _start_metrics(config: Config) -> Metrics | None:
+    """Metrics for the round about to run, when the configuration asks for a textfile."""
+    if config.metrics.textfile is None:
+        return None
+    from ecrd.metrics import Metrics  # noqa: PLC0415 - prometheus_client only when configured
+
+    metrics = Metrics()
+    metrics.observe_config(valid=True, config=config)
+    return metrics
+
+
+def _write_metrics(metrics: Metrics, textfile: Path, result: RoundResult) -> bool:
+    """Write the round's metrics to ``textfile``; False (reported) when it failed."""
+    metrics.observe_round(result)
+    try:
+        metrics.write_textfile(textfile)
+    except EcrdError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return False
+    return True
 
 
 def _print_round(config: Config, result: RoundResult) -> None:
@@ -144,7 +175,7 @@ def _print_round(config: Config, result: RoundResult) -> None:
         click.echo(f"{config.path}: no registries configured; nothing to refresh")
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    for error in result.output_errors:
+    for error in result.output_errors.values():
         click.echo(f"Error: {error}", err=True)
 
 

@@ -37,8 +37,10 @@ class HostResult:
     region: str
     group: str
     expires_at: datetime | None
-    outputs: tuple[str, ...]
-    error: str | None
+    refreshed_at: datetime | None = None
+    outputs: tuple[str, ...] = ()
+    error: str | None = None
+    failing: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class RoundResult:
     """What a round did: per host, per output, and the warnings users should read."""
 
     hosts: tuple[HostResult, ...]
-    output_errors: tuple[str, ...]
+    output_errors: Mapping[str, str]  # path -> message
     warnings: tuple[str, ...]
     written: tuple[str, ...]
 
@@ -154,7 +156,7 @@ def write_round(
         )
     return RoundResult(
         hosts=tuple(results),
-        output_errors=tuple(output_errors.values()),
+        output_errors=dict(output_errors),
         warnings=tuple(warnings),
         written=tuple(written),
     )
@@ -304,9 +306,11 @@ def _record(
                     region=registry.region,
                     group=group.name,
                     expires_at=entry.expires_at,
+                    refreshed_at=entry.refreshed_at,
                     # Outputs written in this round: none when the fetch failed.
                     outputs=() if host in failures else tuple(entry.outputs),
                     error=error,
+                    failing=error is not None,
                 )
             )
     return results

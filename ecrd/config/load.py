@@ -32,7 +32,7 @@ from ecrd.config._schema import (
 )
 from ecrd.config.durations import describe
 from ecrd.config.hosts import strip_port
-from ecrd.config.model import Config, OutputSpec, RefreshPolicy
+from ecrd.config.model import Config, MetricsSettings, OutputSpec, RefreshPolicy
 from ecrd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 SYSTEM_CONFIG_PATH = Path("/etc/ecrd/config.yaml")
 
-_TOP_KEYS = ("refresh", "aws", "outputs", "registries")
+_TOP_KEYS = ("refresh", "metrics", "aws", "outputs", "registries")
 _VARIABLE = re.compile(r"\$(?:\{(?P<braced>[^}]*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|\$)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -177,6 +177,7 @@ class _Checker:
             refresh=refresh or RefreshPolicy(),
             outputs=tuple(spec for spec, _ in outputs),
             registries=tuple(entry.registry for entry in entries),
+            metrics=self._metrics(data.get("metrics")),
         )
 
     # Sections.
@@ -200,6 +201,34 @@ class _Checker:
             retry_max=schema.retry_max,
             min_interval=schema.min_interval,
         )
+
+    def _metrics(self, value: object) -> MetricsSettings:
+        # Minimal reading of the section (the metrics work needs it); the configuration's
+        # owner gives it a schema.
+        if value is None:
+            return MetricsSettings()
+        if not isinstance(value, dict):
+            self.tree.report(("metrics",), f"metrics: expected a mapping, got {describe(value)}")
+            return MetricsSettings()
+        for key in value:
+            if key not in ("textfile", "listen"):
+                report_unknown_key(("metrics", key), known=("textfile", "listen"), tree=self.tree)
+        textfile, listen = value.get("textfile"), value.get("listen")
+        path = None
+        if isinstance(textfile, str) and textfile:
+            path = self._expand_path(textfile, ("metrics", "textfile"))
+        elif textfile is not None:
+            msg = f"metrics.textfile: expected a file path, got {describe(textfile)}"
+            self.tree.report(("metrics", "textfile"), msg)
+        address = None
+        if listen is not None:
+            host, _, port = str(listen).rpartition(":")
+            if not port.isdigit() or not 0 < int(port) < 65536:  # noqa: PLR2004
+                msg = f"metrics.listen: expected HOST:PORT such as 127.0.0.1:9464, got {describe(listen)}"
+                self.tree.report(("metrics", "listen"), msg)
+            else:
+                address = (host.strip("[]") or "127.0.0.1", int(port))
+        return MetricsSettings(textfile=path, listen=address)
 
     def _outputs(self, value: object) -> list[tuple[OutputSpec, DocPath]]:
         if value is None:

@@ -33,6 +33,14 @@ class OutputSpec:
     path: Path
 
 
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Where Prometheus metrics go: a node_exporter textfile, an HTTP listener, or nowhere."""
+
+    textfile: Path | None = None
+    listen: tuple[str, int] | None = None
+
+
 @dataclass(frozen=True, order=True)
 class GroupKey:
     """What registries must share to be served by one GetAuthorizationToken call."""
@@ -116,6 +124,7 @@ class Config:
     refresh: RefreshPolicy = field(default_factory=RefreshPolicy)
     outputs: tuple[OutputSpec, ...] = ()
     registries: tuple[Registry, ...] = ()
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def groups(self) -> tuple[Group, ...]:
         """Registries grouped by identity, region and endpoint, in configuration order."""
