@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
 import sys
+import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -29,7 +31,7 @@ from ecrd.state import StateStore
 from tests.test_round import FakeTokenSource
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -381,6 +383,66 @@ class TestServe:
         stop = metrics.serve(host="127.0.0.1", port=port)
 
         stop()
+
+
+NODE_EXPORTER = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+
+
+@pytest.fixture
+def node_exporter(tmp_path) -> Iterator[tuple[Path, Callable[[], str]]]:
+    """node_exporter with only its textfile collector on; yields the directory and a scrape."""
+    if NODE_EXPORTER is None:
+        pytest.skip("node_exporter is not installed (apt-get install prometheus-node-exporter)")
+    directory = tmp_path / "textfile"
+    directory.mkdir()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            NODE_EXPORTER,
+            "--collector.disable-defaults",
+            "--collector.textfile",
+            f"--collector.textfile.directory={directory}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            return str(answer.read().decode())
+
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # until it listens: each try is a connection attempt, not a sleep
+            try:
+                scrape()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+        yield directory, scrape
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class TestNodeExporter:
+    def test_node_exporter_serves_every_value_of_the_textfile_without_error(
+        self, metrics, node_exporter
+    ):
+        """The real textfile collector reads the file whole: same values, no scrape error."""
+        directory, scrape = node_exporter
+        metrics.observe_round(every_host_ok())
+        metrics.write_textfile(directory / "ecrd.prom")
+
+        scrape()
+        served = parse(scrape())
+
+        assert parse((directory / "ecrd.prom").read_text()) == ecrd_only(served)
+        assert 0.0 == served[("node_textfile_scrape_error", ())]
+        gathering = (("cause", "gathering"),)
+        assert 0.0 == served[("promhttp_metric_handler_errors_total", gathering)]
 
 
 # --- End to end: `python -m ecrd refresh` against the emulator -------------------------------
