@@ -36,8 +36,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ecrd.emulator.server import Emulator
-from ecrd.secret import Secret
-from ecrd.state import ServedToken, StateStore
+from ecrd.secret import Credentials, Secret
+from ecrd.state import StateStore
 
 REGISTRY_ID = "123456789012"
 REGION = "us-west-2"
@@ -73,7 +73,7 @@ def ecrd_helper(root: Path, emulator: Emulator, runs: int) -> None:
     with store.transaction():
         store.write_tokens(
             tokens={
-                HOST: ServedToken(
+                HOST: Credentials(
                     username="AWS",
                     password=Secret(emulator.password_for(REGISTRY_ID)),
                     expires_at=now + timedelta(hours=12),
