@@ -26,6 +26,7 @@ from ecrd.cli_options import (
 
 if TYPE_CHECKING:
     from ecrd.config.model import Config
+    from ecrd.metrics import Metrics
     from ecrd.round import RoundResult
 
 # Commands defined in their own packages, imported only when they run (or for --help).
@@ -60,9 +61,45 @@ def refresh(ctx: click.Context) -> None:
     set_up_logging(ctx, default_level="warning")
     path = config_path(ctx)
     config = load_config(path)
-    result = run_round(config=config, source=EcrTokenSource(), store=StateStore.for_config(path))
+    metrics = _start_metrics(config)
+    result = run_round(
+        config=config,
+        source=EcrTokenSource(attempt_timeout=config.refresh.attempt_timeout),
+        store=StateStore.for_config(path),
+    )
     _print_round(config, result)
+    textfile = config.metrics.textfile
+    if (
+        metrics is not None
+        and textfile is not None
+        and not _write_metrics(metrics, textfile, result)
+    ):
+        sys.exit(1)
     sys.exit(0 if result.ok else 1)
+
+
+def _start_metrics(config: Config) -> Metrics | None:
+    """Metrics for the round about to run, when the configuration asks for a textfile."""
+    if config.metrics.textfile is None:
+        return None
+    from ecrd.metrics import Metrics  # noqa: PLC0415 - prometheus_client only when configured
+
+    metrics = Metrics()
+    metrics.observe_config(valid=True, config=config)
+    return metrics
+
+
+def _write_metrics(metrics: Metrics, textfile: Path, result: RoundResult) -> bool:
+    """Write the round's metrics to ``textfile``; False (reported) when it failed."""
+    from ecrd.errors import EcrdError  # noqa: PLC0415
+
+    metrics.observe_round(result)
+    try:
+        metrics.write_textfile(textfile)
+    except EcrdError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return False
+    return True
 
 
 def _print_round(config: Config, result: RoundResult) -> None:

@@ -1,92 +1,239 @@
-"""Stand-in (daemon branch) for METRICS' module, INTERFACES §8: the calls the daemon makes.
+"""Prometheus metrics: what the rounds did, per host and per group, for a scrape or a textfile.
 
-The lead keeps METRICS' version when merging; this one counts rounds and records the
-configuration's validity, in the textfile format, with no dependency.
+The names and labels are the user-facing contract (PRODUCT.md, "Metrics and other
+consumers"). The values live in plain dictionaries behind one lock and are turned into
+metric families at collection time, so a scrape never sees half a round, and a host that
+leaves the configuration leaves the metrics by being dropped from a dictionary.
 """
 
 from __future__ import annotations
 
+import errno
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from ecrd.errors import EcrdError
-from ecrd.files import update_file
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from ecrd.errors import ConfigError, OutputError
+from ecrd.files import read_file, replace_file
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from ecrd.round import RoundResult
+    from prometheus_client.metrics_core import Metric
+
+    from ecrd.config.model import Config
+    from ecrd.round import HostResult, RoundResult
+
+_HOST_LABELS = ("host", "registry_id", "region")
+_TEXTFILE_ATTEMPTS = 10
 
 
-class MetricsPortError(EcrdError):
-    """The metrics port cannot be listened on."""
+@dataclass(frozen=True)
+class _HostSample:
+    labels: tuple[str, str, str]
+    group: str
+    expires_at: datetime | None
+    refreshed_at: datetime | None
+    failing: bool
 
-    exit_code: ClassVar[int] = 2
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class Metrics:
-    """What the daemon reports: rounds, the configuration's validity."""
+    """ecrd's metrics in a registry of their own, with the client library's process metrics.
 
-    def __init__(self) -> None:
+    ``observe_round`` and ``observe_config`` may be called from any thread, while a scrape
+    or a textfile write reads them.
+    """
+
+    def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or _utcnow
+        # A host's refresh counts as an attempt of this process when it happened after this.
+        self._started_at = self._clock()
         self._lock = threading.Lock()
-        self.rounds = 0
-        self.config_valid: bool | None = None
-        self.reloaded_at: float | None = None
+        self._hosts: dict[str, _HostSample] = {}
+        self._attempts: dict[tuple[str, str], int] = {}
+        self._write_errors: dict[str, int] = {}
+        self._config_valid: bool | None = None
+        self._reloaded_at: datetime | None = None
+        # The textfile holds ecrd's metrics only: node_exporter, which reads it, exports its
+        # own unlabelled process_* series, and the same names twice fail its scrape.
+        self._own = CollectorRegistry(auto_describe=False)
+        self._own.register(self)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
 
     def observe_round(self, result: RoundResult) -> None:
-        """Count a round."""
-        del result
-        with self._lock:
-            self.rounds += 1
+        """Record what a round did for its hosts, groups and outputs.
 
-    def observe_config(self, *, valid: bool) -> None:
-        """Record whether the configuration loaded, and when."""
+        A group's attempt is a success when a host of it was refreshed since the last round
+        observed (or since this process started), and a failure when its hosts carry an
+        error with no output written and no new refresh: a fetch that failed.
+        """
         with self._lock:
-            self.config_valid = valid
-            self.reloaded_at = time.time()
+            outcomes: dict[str, str] = {}
+            for host in result.hosts:
+                previous = self._hosts.get(host.host)
+                refreshed = _refreshed_since(host, previous, self._started_at)
+                if refreshed:
+                    outcomes[host.group] = "success"
+                elif host.error is not None and not host.outputs:
+                    outcomes.setdefault(host.group, "failure")
+                self._hosts[host.host] = _HostSample(
+                    labels=(host.host, host.registry_id or "", host.region),
+                    group=host.group,
+                    expires_at=host.expires_at,
+                    refreshed_at=host.refreshed_at,
+                    failing=host.failing,
+                )
+            for group, outcome in outcomes.items():
+                key = (group, outcome)
+                self._attempts[key] = self._attempts.get(key, 0) + 1
+            for path in result.output_errors:
+                self._write_errors[path] = self._write_errors.get(path, 0) + 1
+
+    def observe_config(self, *, valid: bool, config: Config | None = None) -> None:
+        """Record whether the configuration just read is valid; a valid one stamps the reload.
+
+        With ``config`` (the configuration now in force), hosts, groups and output paths that
+        left it leave the metrics.
+        """
+        with self._lock:
+            self._config_valid = valid
+            if valid:
+                self._reloaded_at = self._clock()
+            if config is None:
+                return
+            hosts = {h for r in config.registries for h in r.hosts}
+            groups = {g.name for g in config.groups()}
+            paths = {str(o.path) for o in config.outputs}
+            self._hosts = {h: s for h, s in self._hosts.items() if h in hosts}
+            self._attempts = {k: n for k, n in self._attempts.items() if k[0] in groups}
+            self._write_errors = {p: n for p, n in self._write_errors.items() if p in paths}
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, from one consistent snapshot (prometheus_client's Collector)."""
+        with self._lock:
+            hosts = sorted(self._hosts.values(), key=lambda s: s.labels)
+            attempts = sorted(self._attempts.items())
+            write_errors = sorted(self._write_errors.items())
+            valid, reloaded_at = self._config_valid, self._reloaded_at
+        expiry = GaugeMetricFamily(
+            "ecrd_token_expiry_timestamp_seconds",
+            "When the login ecrd last wrote for the host expires (Unix time).",
+            labels=_HOST_LABELS,
+        )
+        success = GaugeMetricFamily(
+            "ecrd_last_success_timestamp_seconds",
+            "When the host's token was last refreshed successfully (Unix time).",
+            labels=_HOST_LABELS,
+        )
+        failing = GaugeMetricFamily(
+            "ecrd_host_failing",
+            "1 when the host's last refresh or write failed, or its login is not where its clients read it.",
+            labels=_HOST_LABELS,
+        )
+        for sample in hosts:
+            labels = list(sample.labels)
+            if sample.expires_at is not None:
+                expiry.add_metric(labels, sample.expires_at.timestamp())
+            if sample.refreshed_at is not None:
+                success.add_metric(labels, sample.refreshed_at.timestamp())
+            failing.add_metric(labels, 1.0 if sample.failing else 0.0)
+        yield from (expiry, success, failing)
+        counter = CounterMetricFamily(
+            "ecrd_refresh_attempts",
+            "GetAuthorizationToken attempts per group, by result.",
+            labels=("group", "result"),
+        )
+        for (group, result), count in attempts:
+            counter.add_metric([group, result], count)
+        yield counter
+        errors = CounterMetricFamily(
+            "ecrd_output_write_errors",
+            "Rounds in which an output could not be written, per output path.",
+            labels=("path",),
+        )
+        for path, count in write_errors:
+            errors.add_metric([path], count)
+        yield errors
+        config = GaugeMetricFamily(
+            "ecrd_config_valid", "1 when the configuration last read is valid, else 0."
+        )
+        if valid is not None:
+            config.add_metric([], 1.0 if valid else 0.0)
+        yield config
+        reload = GaugeMetricFamily(
+            "ecrd_config_reload_timestamp_seconds",
+            "When the configuration in force was loaded (Unix time).",
+        )
+        if reloaded_at is not None:
+            reload.add_metric([], reloaded_at.timestamp())
+        yield reload
 
     def render(self) -> bytes:
-        """The metrics in Prometheus' text format."""
-        with self._lock:
-            lines = [f"ecrd_rounds_total {self.rounds}"]
-            if self.config_valid is not None:
-                lines.append(f"ecrd_config_valid {int(self.config_valid)}")
-        return ("\n".join(lines) + "\n").encode()
+        """The textfile's bytes: ecrd's metrics in Prometheus's text format."""
+        return generate_latest(self._own)
 
     def write_textfile(self, path: Path) -> None:
-        """Write the metrics to ``path``, atomically, mode 0644."""
+        """Write ecrd's metrics to ``path`` for node_exporter's textfile collector.
+
+        Atomic (a file beside it, renamed over it), mode ``0644``: the file holds no secret,
+        and node_exporter usually runs as another user.
+
+        Raises:
+            OutputError: the file could not be written; the old one is left whole.
+        """
         data = self.render()
-        update_file(path, render=lambda before: None if before == data else data)
-        path.chmod(0o644)
+        for _ in range(_TEXTFILE_ATTEMPTS):
+            # Only a second ecrd writing the same file makes this loop; the last write wins.
+            if replace_file(path, data, expected=read_file(path), mode=0o644):
+                return
+        msg = f"{path} kept changing while ecrd wrote its metrics ({_TEXTFILE_ATTEMPTS} attempts); is another program writing it?"
+        raise OutputError(msg)
 
     def serve(self, *, host: str, port: int) -> Callable[[], None]:
-        """Serve ``/metrics``; returns the function that stops it."""
-        metrics = self
+        """Serve the metrics at ``http://HOST:PORT/metrics`` from a thread; return its stop.
 
-        class _Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = metrics.render()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args: object) -> None:
-                return
-
+        Raises:
+            ConfigError: the address cannot be listened on (in use, not local, refused).
+        """
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            server = ThreadingHTTPServer((host, port), _Handler)
+            server, thread = start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:
-            msg = f"metrics.listen {host}:{port}: {exc.strerror}; choose another port"
-            raise MetricsPortError(msg) from exc
-        thread = threading.Thread(target=server.serve_forever, name="ecrd-metrics", daemon=True)
-        thread.start()
+            reason = {
+                errno.EADDRINUSE: "address already in use; stop what listens there or choose another port",
+                errno.EADDRNOTAVAIL: "no such local address; use 127.0.0.1 or an address of this machine",
+                errno.EACCES: "permission denied; choose a port above 1023",
+            }.get(exc.errno or 0, exc.strerror or str(exc))
+            msg = f"cannot serve metrics on {address} (metrics.listen): {reason}"
+            raise ConfigError(msg) from exc
 
         def stop() -> None:
             server.shutdown()
             server.server_close()
+            thread.join()
 
         return stop
+
+
+def _refreshed_since(host: HostResult, previous: _HostSample | None, started_at: datetime) -> bool:
+    if host.refreshed_at is None:
+        return False
+    if previous is None or previous.refreshed_at is None:
+        return host.refreshed_at >= started_at
+    return host.refreshed_at > previous.refreshed_at
