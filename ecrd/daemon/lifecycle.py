@@ -281,8 +281,12 @@ class Daemon:
 def _end_children() -> None:
     """SIGTERM what the daemon started and left running: an abandoned credential_process.
 
-    Linux only (``/proc``); elsewhere the token source's own timeout is all there is.
+    The token source's credential processes are ended (and refused from now on) through
+    ``tokens.deadline.close``; then, on Linux, any other child seen in ``/proc``.
     """
+    from ecrd.tokens import deadline  # noqa: PLC0415 - loaded by the fetches already
+
+    deadline.close()
     try:
         tasks = list(Path("/proc/self/task").iterdir())
     except OSError:
@@ -295,7 +299,12 @@ def _end_children() -> None:
             continue
         for pid in pids:
             with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
+                # A credential process leads a process group of its own (the token source
+                # starts it so): end what it started too, not only the process itself.
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, signal.SIGTERM)
+                else:
+                    os.kill(pid, signal.SIGTERM)
                 ended.append(pid)
     if ended:
         log.info("children_ended", pids=ended)

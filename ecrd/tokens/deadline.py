@@ -16,8 +16,9 @@ import signal
 import subprocess
 import threading
 import time
+import weakref
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -79,6 +80,16 @@ class Attempt:
 
 
 _current: ContextVar[Attempt | None] = ContextVar("ecrd_attempt", default=None)
+# Set when the process stops: an abandoned attempt's thread must not leave a credential
+# process behind by starting one after the stop has ended the others.
+_closed = threading.Event()
+
+
+def close() -> None:
+    """End every credential process still running, and any started from now on."""
+    _closed.set()
+    for process in list(BoundedProcess.running):
+        process.kill_group()
 
 
 def current_attempt() -> Attempt | None:
@@ -177,13 +188,18 @@ class BoundedProcess(subprocess.Popen[bytes]):
     process that would ask a person for something gets end of file, not ecrd's terminal.
     """
 
+    running: ClassVar[weakref.WeakSet[BoundedProcess]] = weakref.WeakSet()
+
     def __init__(self, args: list[str], **kwargs: object) -> None:
         kwargs["start_new_session"] = True
         kwargs.setdefault("stdin", subprocess.DEVNULL)
         super().__init__(args, **kwargs)  # type: ignore[call-overload] # Popen's own keywords
+        BoundedProcess.running.add(self)
         self._attempt = current_attempt()
         if self._attempt is not None:
             self._attempt.adopt(self)
+        if _closed.is_set():
+            self.kill_group()
 
     def communicate(
         self,
