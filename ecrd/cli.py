@@ -164,6 +164,11 @@ def run(ctx: click.Context) -> None:
     daemon = Daemon(config_path=path, source=EcrTokenSource(), store=store)
     with store.hold_daemon_lock():
         code = daemon.run()
+    deadline = sys.modules.get("ecrd.tokens.deadline")
+    if deadline is not None:
+        # An attempt abandoned at the stop may still be starting a credential process:
+        # end those running, and any started from now on, before the process exits.
+        deadline.close()
     sys.exit(code)
 
 

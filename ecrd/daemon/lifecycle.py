@@ -281,12 +281,9 @@ class Daemon:
 def _end_children() -> None:
     """SIGTERM what the daemon started and left running: an abandoned credential_process.
 
-    The token source's credential processes are ended (and refused from now on) through
-    ``tokens.deadline.close``; then, on Linux, any other child seen in ``/proc``.
+    Linux only (``/proc``). The token source's own credential processes are ended, and
+    refused from then on, by ``ecrd run`` as the process exits (``tokens.deadline.close``).
     """
-    from ecrd.tokens import deadline  # noqa: PLC0415 - loaded by the fetches already
-
-    deadline.close()
     try:
         tasks = list(Path("/proc/self/task").iterdir())
     except OSError:
