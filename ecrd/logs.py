@@ -63,7 +63,9 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level.lower()]),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        # One write per event (PrintLogger writes the newline apart): events from several
+        # threads, and the library logs beside them, never run into one line.
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     # botocore logs request bodies and headers at debug level: keep it quieter than ours.

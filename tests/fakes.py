@@ -136,14 +136,16 @@ class RecordingMetrics:
     """The daemon's calls to ``ecrd.metrics.Metrics``, in order."""
 
     calls: list[tuple[str, object]] = field(default_factory=list)
+    configs: list[object] = field(default_factory=list)  # the configuration given with each
 
     def observe_round(self, result: RoundResult) -> None:
         """Keep it."""
         self.calls.append(("round", result))
 
-    def observe_config(self, *, valid: bool) -> None:
+    def observe_config(self, *, valid: bool, config: object = None) -> None:
         """Keep it."""
         self.calls.append(("config", valid))
+        self.configs.append(config)
 
     def write_textfile(self, path: object) -> None:
         """Keep it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pathlib
 import stat
 import subprocess
 from typing import TYPE_CHECKING
@@ -397,3 +398,19 @@ class TestUpdateFile:
             update_file(path, render=lambda _old: b"new")
 
         assert b"a" == path.read_bytes()
+
+
+class TestAdvice:
+    def test_root_refused_by_the_file_system_is_not_told_to_run_as_another_user(self):
+        """As root, a refusal comes from the file system (/sys): no 'run ecrd as that user'."""
+        if os.geteuid() != 0:
+            pytest.skip("needs root: only root's refusals come from the file system alone")
+        target = pathlib.Path("/sys/kernel/ecrd-test-output")
+
+        with pytest.raises(OutputError) as caught:
+            _atomic.replace_file(target, b"x", expected=None)
+
+        message = str(caught.value)
+        assert "run ecrd as that user" not in message
+        assert str(target) in message
+        assert not target.exists()

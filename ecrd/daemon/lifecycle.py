@@ -208,7 +208,7 @@ class Daemon:
         if text == self._config_text and text is not None:
             # The last good configuration is back (a save reverted, a file recreated): the
             # rejection no longer holds, and there is nothing else to apply.
-            self._accepted(text)
+            self._accepted(text, self.rounds.config)
             log.info("config_reloaded", config=str(self._path), refreshed=[], removed=[])
             with self.rounds.lock:
                 summary = self.rounds.summary()
@@ -222,7 +222,7 @@ class Daemon:
                 self._record_config_error(str(exc))
                 summary = f"configuration rejected, running on the last good one: {exc.errors[0]}"
             else:
-                self._accepted(text)
+                self._accepted(text, new)
                 plan = plan_reload(old=self.rounds.config, new=new, runs=self.rounds.runs())
                 summary = self.rounds.apply_plan(new, plan)
         if announce:
@@ -230,10 +230,11 @@ class Daemon:
         else:
             self._notifier.status(summary)
 
-    def _accepted(self, text: bytes | None) -> None:
+    def _accepted(self, text: bytes | None, config: Config) -> None:
         self._config_text = text
         self._rejected = False
-        self._metrics.observe_config(valid=True)
+        # With the configuration: hosts, groups and outputs that left it leave the metrics.
+        self._metrics.observe_config(valid=True, config=config)
         self._record_config_error(None)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -251,7 +252,7 @@ class Daemon:
             self._metrics.observe_config(valid=False)
             self._record_config_error(f"{self._path}: the configuration file does not exist")
             return Config(path=self._path)
-        self._accepted(_read(self._path))
+        self._accepted(_read(self._path), config)
         return config
 
     def _read_state(self) -> State | None:

@@ -58,10 +58,14 @@ def describe(exc: OSError, action: str, path: Path, culprit: Path) -> str:
         owner = owner_and_mode(culprit)
         what = "" if culprit == path else f"{culprit}: "
         detail = f" ({what}{owner})" if owner else ""
-        return (
-            f"cannot {action} {path}: {_REASONS[code]}{detail}; "
-            "run ecrd as that user, or give it access to the path"
+        # Root is refused only by the file system itself (/sys, /proc, an immutable file, a
+        # sandbox): another user would not help there.
+        advice = (
+            "the file system refuses it even to root: choose an output path on an ordinary, writable file system"
+            if os.geteuid() == 0
+            else "run ecrd as that user, or give it access to the path"
         )
+        return f"cannot {action} {path}: {_REASONS[code]}{detail}; {advice}"
     reason = _REASONS.get(code) or exc.strerror or str(exc)
     if code == errno.EISDIR:
         reason = "it is a directory"
