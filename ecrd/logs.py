@@ -70,23 +70,29 @@ def configure_logging(
     )
     # botocore logs request bodies and headers at debug level: keep it quieter than ours.
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    _route_library_logs(stream, renderer)
+    _route_library_logs(stream, renderer, level=LEVELS[level.lower()])
 
 
 class _LibraryLogs(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the root handler ecrd installed, so that a second set-up replaces it."""
 
 
-def _route_library_logs(stream: TextIO, renderer: Processor) -> None:
+def _route_library_logs(stream: TextIO, renderer: Processor, *, level: int) -> None:
     """Libraries' warnings (urllib3, botocore, watchdog) as events in the same format.
 
     Without it they reach stderr through logging's last resort, as plain text among the JSON
-    lines that journald and launchd collect.
+    lines that journald and launchd collect. ecrd's own stdlib loggers (``ecrd.*``, the
+    emulator's request log) follow ``level``, as its structlog events do.
     """
     import structlog  # noqa: PLC0415 -- see the module's docstring
 
     handler = _LibraryLogs(stream)
-    handler.setLevel(logging.WARNING)
+    handler.addFilter(
+        lambda record: (
+            record.levelno >= (level if record.name.startswith("ecrd") else logging.WARNING)
+        )
+    )
+    logging.getLogger("ecrd").setLevel(level)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[

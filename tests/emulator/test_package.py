@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
+import signal
+import subprocess
+import sys
 
 import boto3
 from botocore.config import Config
@@ -36,3 +40,47 @@ def test_each_request_is_logged_at_debug_without_the_token(caplog):
         "request_served api=ecr operation=GetAuthorizationToken region=eu-central-1 status=200 fault=None",
     ] == served
     assert not any(password in r.getMessage() for r in caplog.records)
+
+
+def test_ecrd_emulator_at_debug_level_shows_each_request(tmp_path):
+    """`ecrd emulator --log-level debug` prints a request line per call, never the token."""
+    log_path = tmp_path / "emulator.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ecrd",
+                "emulator",
+                "--port",
+                "0",
+                "--log-level",
+                "debug",
+                "--log-format",
+                "json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            url = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline())
+            assert url is not None
+            client = boto3.client(
+                "ecr",
+                region_name="us-east-1",
+                endpoint_url=url.group(0),
+                aws_access_key_id="AKIDEXAMPLE",
+                aws_secret_access_key="secret",
+            )
+            token = client.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=10)
+
+    text = log_path.read_text()
+    served = [line for line in text.splitlines() if "request_served" in line]
+    assert 1 == len(served)
+    assert "operation=GetAuthorizationToken" in served[0]
+    assert token not in text
