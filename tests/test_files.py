@@ -279,6 +279,8 @@ class TestReplaceFile:
             raise PermissionError(errno.EACCES, "Permission denied")
 
         monkeypatch.setattr(_atomic, "create_temp", refuse)
+        # The refusal of an ordinary user (root is refused only by the file system itself).
+        monkeypatch.setattr("ecrd.files.messages.os.geteuid", lambda: 1000)
 
         with pytest.raises(OutputError) as caught:
             replace_file(path, b"new", expected=None)
