@@ -19,19 +19,20 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
-ROUNDS = 2000
+ROUNDS = 1000
 
 # docker login, as the docker CLI does it: read, change, write a temporary file, rename.
-# A real docker login is a process start apart from the next one: the writer pauses a
-# millisecond after each rename. (Back to back, its next read can land in the microseconds
-# between ecrd's swap and its swap back, the one window PRODUCT.md says no writer closes
-# without a shared lock.)
+# A real docker login is a process start (tens of milliseconds) apart from the next one:
+# the writer pauses 5 ms before each round. (Back to back, its next read can land in the
+# microseconds between ecrd's swap and its swap back, the one window PRODUCT.md says no
+# writer closes without a shared lock; on a loaded 2-core CI machine a 1 ms pause met it
+# once in a few runs, the scheduler stretching those microseconds.)
 DOCKER_LOGIN = """
 import json, os, sys, time
 os.umask(0o077)
 path, rounds = sys.argv[1], int(sys.argv[2])
 for n in range(rounds):
-    time.sleep(0.001)
+    time.sleep(0.005)
     with open(path, "rb") as file:
         document = json.loads(file.read())
     document.setdefault("auths", {})[f"host-{n}"] = {"auth": "aG9zdDpw"}
