@@ -11,10 +11,11 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ecrd.config.durations import format_duration
 from ecrd.errors import NEEDS_LOGIN
 
 if TYPE_CHECKING:
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
     from ecrd.state_model import HostState, State
 
@@ -151,7 +152,7 @@ def _expires_in(host: HostState, now: datetime) -> str:
         return "-"
     if host.expires_at <= now:
         return "expired"
-    return _human(host.expires_at - now)
+    return format_duration(host.expires_at - now, rounded=True)
 
 
 def _next_refresh(host: HostState, report: Report) -> str:
@@ -159,7 +160,7 @@ def _next_refresh(host: HostState, report: Report) -> str:
         return "-"
     if host.next_refresh_at <= report.now:
         return "due"
-    return "in " + _human(host.next_refresh_at - report.now)
+    return "in " + format_duration(host.next_refresh_at - report.now, rounded=True)
 
 
 def _last_refresh(host: HostState, now: datetime) -> str:
@@ -169,19 +170,7 @@ def _last_refresh(host: HostState, now: datetime) -> str:
         return "failed"
     if host.refreshed_at is None:
         return "never"
-    return _human(max(now - host.refreshed_at, now - now)) + " ago"
-
-
-def _human(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    days, seconds = divmod(seconds, 86400)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+    return format_duration(now - host.refreshed_at, rounded=True) + " ago"
 
 
 def _count(outputs: list[str]) -> str:

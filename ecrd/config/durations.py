@@ -43,13 +43,16 @@ def format_duration(value: timedelta, *, rounded: bool = False) -> str:
     """A duration as users write it: ``1h30m15s``, ``90s`` is ``1m30s``, ``0s``; ``0.5s``.
 
     ``rounded`` gives the two largest units for people reading a table, the second one
-    zero-padded (``11h59m``, ``4m05s``, ``7s``); a negative duration reads as ``0s`` then,
+    zero-padded (``2d03h``, ``11h59m``, ``4m05s``, ``7s``); a negative duration reads as ``0s`` then,
     as a time already passed.
     """
     if rounded:
         seconds = max(0, int(value.total_seconds()))
+        days, seconds = divmod(seconds, 86400)
         hours, rest = divmod(seconds, 3600)
         minutes, seconds = divmod(rest, 60)
+        if days:
+            return f"{days}d{hours:02d}h"
         if hours:
             return f"{hours}h{minutes:02d}m"
         return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"

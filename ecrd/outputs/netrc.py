@@ -23,13 +23,14 @@ import netrc as stdlib_netrc
 import os
 import re
 import stat
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
 from ecrd.errors import OutputError
 from ecrd.files import update_file
+from ecrd.outputs import _netrc_syntax as syntax
 from ecrd.outputs.output import WriteResult, fingerprint
 
 if TYPE_CHECKING:
@@ -40,14 +41,8 @@ if TYPE_CHECKING:
     from ecrd.secret import Credentials
 
 _log = structlog.get_logger()
-_BLANKS = re.compile(r"[ \t\r\n]*")
-_WORD_RUN = re.compile(r"[^ \t\r\n\\]*")
-_QUOTED_RUN = re.compile(r'[^"\\]*')
-_VALUE_KEYWORDS = frozenset({"login", "user", "account", "password"})
 # A word written unquoted: printable, no whitespace, no quote or backslash, no leading "#".
 _PLAIN_WORD = re.compile(r'[^\s"\\#][^\s"\\]*')
-
-EntryKind = Literal["machine", "default", "macdef"]
 
 
 class NetrcOutput:
@@ -109,7 +104,7 @@ def _check_python_netrc(text: str, path: Path) -> None:
         parser._parse(str(path), io.StringIO(text, newline=None), default_netrc=False)  # type: ignore[attr-defined]  # noqa: SLF001
     except stdlib_netrc.NetrcParseError as exc:
         problem = re.split("[\"']", exc.msg, maxsplit=1)[0].strip().rstrip(":")
-        msg = _unparsable(
+        msg = syntax.unparsable(
             path,
             exc.lineno or 1,
             f"Python's netrc module, used by requests, rejects it ({problem})",
@@ -198,15 +193,11 @@ def _decode(data: bytes | None, path: Path) -> str:
         text = data.decode()
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise OutputError(_unparsable(path, line, "not UTF-8 text")) from None
+        raise OutputError(syntax.unparsable(path, line, "not UTF-8 text")) from None
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
-        raise OutputError(_unparsable(path, line, "binary data (a NUL byte)"))
+        raise OutputError(syntax.unparsable(path, line, "binary data (a NUL byte)"))
     return text
-
-
-def _unparsable(path: Path, line: int, problem: str) -> str:
-    return f"cannot parse {path}: line {line}: {problem}; fix or remove it, ecrd left it untouched"
 
 
 def _edit(
@@ -218,10 +209,10 @@ def _edit(
     text and made from the end of the file backwards, so each is made on text that is, up
     to it, still as parsed.
     """
-    parsed = _parse(text, path)
+    parsed = syntax.parse(text, path)
     # A macro left open at the end is closed by ecrd's next entry: check the file so.
     _check_python_netrc(text + "\n\n" if parsed.open_macdef else text, path)
-    by_name: dict[str, list[_Entry]] = {}
+    by_name: dict[str, list[syntax.Entry]] = {}
     for entry in parsed.entries:
         if entry.kind == "machine":
             by_name.setdefault(entry.name.lower(), []).append(entry)
@@ -253,7 +244,10 @@ def _edit(
 
 
 def _set(
-    text: str, parsed: _Netrc, by_name: Mapping[str, list[_Entry]], wanted: Mapping[str, _Wanted]
+    text: str,
+    parsed: syntax.Netrc,
+    by_name: Mapping[str, list[syntax.Entry]],
+    wanted: Mapping[str, _Wanted],
 ) -> list[_Change]:
     """The changes giving each wanted host exactly one entry, before any ``default``."""
     newline = "\r\n" if "\r\n" in text else "\n"
@@ -283,10 +277,10 @@ class _Change:
     start: int
     end: int
     text: str = ""
-    removed: _Entry | None = None
+    removed: syntax.Entry | None = None
 
 
-def _insertion(text: str, parsed: _Netrc) -> tuple[int, str]:
+def _insertion(text: str, parsed: syntax.Netrc) -> tuple[int, str]:
     """Where new entries go, and what must come before them there.
 
     Before the first ``default`` (and the comment lines just over it), else at the end:
@@ -301,13 +295,13 @@ def _insertion(text: str, parsed: _Netrc) -> tuple[int, str]:
     position = _line_start(text, default.start)
     while position > 0 and text[position - 1] == "\n":
         above = text.rfind("\n", 0, position - 1) + 1
-        if _skip(text, above, " \t") not in parsed.comment_starts:
+        if syntax.skip(text, above, " \t") not in parsed.comment_starts:
             break
         position = above
     return position, "" if position == 0 or text[position - 1] == "\n" else "\n"
 
 
-def _remove(text: str, parsed: _Netrc, entry: _Entry) -> str:
+def _remove(text: str, parsed: syntax.Netrc, entry: syntax.Entry) -> str:
     """Delete an entry, with its line when nothing else is on it.
 
     Python's ``netrc`` reads a comment line as keywords when it reaches it across a line
@@ -318,20 +312,20 @@ def _remove(text: str, parsed: _Netrc, entry: _Entry) -> str:
     start, end = entry.start, _entry_end(text, entry)
     if end == len(text) or text[end - 1] == "\n":
         start = _line_start(text, start)
-    after = _skip(text, end, " \t")
+    after = syntax.skip(text, end, " \t")
     if after < len(text) and text[after] == "#" and not parsed.reaches_directly(start):
         newline = "\r\n" if text.endswith("\r\n", 0, end) else "\n"
         return text[:start] + "#" + newline + text[end:]
     return text[:start] + text[end:]
 
 
-def _entry_end(text: str, entry: _Entry) -> int:
+def _entry_end(text: str, entry: syntax.Entry) -> int:
     """Where an entry's text ends: past its line's end when only blanks follow its last token.
 
     When more follows on the line (a comment, another entry), only the blanks are taken:
     the entry written in its place ends with a newline.
     """
-    end = _skip(text, entry.end, " \t\r")
+    end = syntax.skip(text, entry.end, " \t\r")
     if end < len(text) and text[end] == "\n":
         return end + 1
     return end
@@ -341,192 +335,3 @@ def _line_start(text: str, index: int) -> int:
     """The start of the line holding ``index``, if only blanks stand before it there."""
     start = text.rfind("\n", 0, index) + 1
     return start if not text[start:index].strip(" \t") else index
-
-
-def _run_end(pattern: re.Pattern[str], text: str, index: int) -> int:
-    match = pattern.match(text, index)
-    return match.end() if match else index
-
-
-def _skip(text: str, index: int, chars: str) -> int:
-    while index < len(text) and text[index] in chars:
-        index += 1
-    return index
-
-
-@dataclass(frozen=True)
-class _Token:
-    value: str
-    start: int
-    end: int
-    quoted: bool
-
-
-@dataclass  # not frozen: the parser extends ``end`` and sets ``password`` as it reads on
-class _Entry:
-    """A ``machine``, ``default`` or ``macdef`` entry of a netrc file."""
-
-    kind: EntryKind
-    name: str  # the host or the macro's name; "" for default
-    start: int  # where its keyword starts
-    end: int  # past its last token; for macdef, past the blank line that closes it
-    password: str | None = None
-
-
-Ending = Literal["word", "quoted", "comment", "macdef"]
-
-
-@dataclass(frozen=True)
-class _Netrc:
-    text: str
-    entries: tuple[_Entry, ...]
-    comment_starts: frozenset[int]
-    endings: Mapping[int, Ending]  # where each word, comment and macro ends, and what it is
-    open_macdef: bool  # the file ends inside a macdef body, with no blank line to close it
-
-    def machines(self, name: str) -> list[_Entry]:
-        """The ``machine`` entries for ``name``, whatever the case, in file order."""
-        lowered = name.lower()
-        return [e for e in self.entries if e.kind == "machine" and e.name.lower() == lowered]
-
-    def first_default(self) -> _Entry | None:
-        return next((e for e in self.entries if e.kind == "default"), None)
-
-    def reaches_directly(self, index: int) -> bool:
-        """Whether Python's netrc gets from the word before ``index`` to it on one line.
-
-        Its lexer consumes the one character that ends an unquoted word (a line end
-        included) and readline() eats a comment's line end; a quoted word and a macro's
-        closing blank line leave nothing to eat.
-        """
-        previous = max((end for end in self.endings if end <= index), default=0)
-        gap = self.text[previous:index]
-        if previous and self.endings[previous] in ("word", "comment"):
-            gap = gap[2:] if gap.startswith("\r\n") else gap[1:]
-        return "\n" not in gap
-
-
-@dataclass
-class _Lexer:
-    text: str
-    path: Path
-    index: int = 0
-    endings: dict[int, Ending] = field(default_factory=dict)
-
-    def line(self, index: int) -> int:
-        return self.text.count("\n", 0, index) + 1
-
-    def next(self) -> _Token | None:
-        """The next token, as Python's netrc reads it; ``None`` at the end of the file."""
-        text = self.text
-        start = index = _run_end(_BLANKS, text, self.index)
-        if index == len(text):
-            self.index = index
-            return None
-        quoted = text[index] == '"'
-        run = _QUOTED_RUN if quoted else _WORD_RUN
-        index += quoted
-        chars: list[str] = []
-        while True:
-            end = _run_end(run, text, index)
-            chars.append(text[index:end])
-            index = end
-            if index == len(text):
-                if quoted:
-                    msg = _unparsable(self.path, self.line(start), "a quote is never closed")
-                    raise OutputError(msg)
-                break
-            if text[index] == "\\":  # escapes the next character, if any
-                chars.append(text[index + 1 : index + 2])
-                index += 2 if index + 1 < len(text) else 1
-                continue
-            index += quoted  # past the closing quote; a blank ends an unquoted word
-            break
-        self.index = index
-        self.endings[index] = "quoted" if quoted else "word"
-        return _Token(value="".join(chars), start=start, end=index, quoted=quoted)
-
-    def skip_comment(self, token: _Token) -> None:
-        """Skip to the end of the comment's line (its newline stays)."""
-        end = token.end
-        if "\n" not in self.text[token.start : token.end]:
-            newline = self.text.find("\n", token.end)
-            end = len(self.text) if newline < 0 else newline
-        self.index = end
-        del self.endings[token.end]
-        self.endings[end] = "comment"
-
-    def skip_macro(self, name: _Token) -> tuple[int, bool]:
-        """Skip a macro's body, up to and with the blank line that closes it.
-
-        Returns where it ends and whether a blank line closed it. As in Python's netrc, the
-        body starts just past the character that ended the name (so a macdef line's rest
-        is its first body line), or just past the closing quote of a quoted name.
-        """
-        text = self.text
-        index = name.end
-        if not name.quoted and index < len(text):
-            index += 2 if text.startswith("\r\n", index) else 1
-        closed = False
-        while index < len(text):
-            newline = text.find("\n", index)
-            end = len(text) if newline < 0 else newline + 1
-            line = text[index:end]
-            index = end
-            if line in ("\n", "\r\n"):
-                closed = True
-                break
-        self.index = index
-        self.endings[index] = "macdef"
-        return index, closed
-
-
-def _parse(text: str, path: Path) -> _Netrc:
-    """Find the entries of a netrc file and where each starts and ends.
-
-    Words that are no keyword (Python's netrc rejects them, curl skips them) are kept, and
-    belong to the entry they stand in.
-
-    Raises:
-        OutputError: a ``machine`` or ``macdef`` without a name, or an unclosed quote.
-    """
-    lexer = _Lexer(text, path)
-    entries: list[_Entry] = []
-    comments: set[int] = set()
-    open_macdef = False
-    current: _Entry | None = None
-    while (token := lexer.next()) is not None:
-        word = token.value
-        keyword = word.lower()
-        if word.startswith("#"):
-            comments.add(token.start)
-            lexer.skip_comment(token)
-        elif keyword in ("machine", "macdef"):
-            name = lexer.next()
-            if name is None or not name.value:
-                msg = f"'{word}' without a {'host' if keyword == 'machine' else 'macro'} name"
-                raise OutputError(_unparsable(path, lexer.line(token.start), msg))
-            if keyword == "machine":
-                current = _Entry("machine", name.value, token.start, name.end)
-                entries.append(current)
-            else:
-                end, closed = lexer.skip_macro(name)
-                open_macdef = not closed
-                entries.append(_Entry("macdef", name.value, token.start, end))
-                current = None
-        elif keyword == "default":
-            current = _Entry("default", "", token.start, token.end)
-            entries.append(current)
-        elif current is not None:
-            current.end = token.end
-            if keyword in _VALUE_KEYWORDS and (value := lexer.next()) is not None:
-                current.end = value.end
-                if keyword == "password":
-                    current.password = value.value
-    return _Netrc(
-        text=text,
-        entries=tuple(entries),
-        comment_starts=frozenset(comments),
-        endings=lexer.endings,
-        open_macdef=open_macdef,
-    )

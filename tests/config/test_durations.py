@@ -137,6 +137,7 @@ class TestFormatDuration:
     @pytest.mark.parametrize(
         ("value", "expected"),
         [
+            (timedelta(days=2, hours=3, minutes=4), "2d03h"),
             (timedelta(hours=11, minutes=59, seconds=59), "11h59m"),
             (timedelta(minutes=4, seconds=5), "4m05s"),
             (timedelta(seconds=7), "7s"),

@@ -14,6 +14,7 @@ import pytest
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
 from ecrd.files import replace_file
+from ecrd.outputs import _netrc_syntax as netrc_syntax
 from ecrd.outputs import netrc as netrc_module
 from ecrd.outputs.docker import DockerOutput
 from ecrd.outputs.netrc import NetrcOutput
@@ -51,7 +52,7 @@ def test_netrc_with_2000_hosts_is_parsed_once(tmp_path, monkeypatch):
     path = tmp_path / ".netrc"
     output = NetrcOutput(OutputSpec(type="netrc", path=path))
     output.apply(logins=hosts(2000), remove={})
-    parses = counting(monkeypatch, netrc_module, "_parse")
+    parses = counting(monkeypatch, netrc_syntax, "parse")
     checks = counting(monkeypatch, netrc_module, "_check_python_netrc")
 
     output.apply(logins={h: login("new" * 10) for h in hosts(2000)}, remove={})
