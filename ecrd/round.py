@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-import structlog
-
 from ecrd.errors import TokenError
+from ecrd.logs import get_logger
 from ecrd.outputs.apply import apply_outputs
 from ecrd.outputs.shadows import find_shadows
 from ecrd.state_model import HostState
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from ecrd.state_model import State
     from ecrd.tokens.source import TokenSource
 
-log = structlog.get_logger("ecrd")
+log = get_logger("ecrd")
 
 # HostState.error_code of a host whose login was not written where its clients read it.
 NOT_READ = "NotRead"

@@ -26,11 +26,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
-
 from ecrd import paths
 from ecrd.errors import AlreadyRunningError, OutputError, StateError
 from ecrd.files import make_dirs, read_file, replace_file, update_file
+from ecrd.logs import get_logger
 from ecrd.state_model import (
     HostState,
     OwnedEntries,
@@ -53,7 +52,7 @@ TOKENS_FILE = paths.TOKENS_FILE
 LOCK_FILE = "lock"
 DAEMON_LOCK_FILE = "daemon.lock"
 
-log = structlog.get_logger("ecrd")
+log = get_logger("ecrd")
 
 # Daemon locks this process holds, by directory: holding one twice is a no-op, not a
 # deadlock (flock conflicts between two descriptors of one process).

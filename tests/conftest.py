@@ -10,6 +10,7 @@ import pytest
 import structlog
 
 from ecrd.emulator.server import Emulator
+from ecrd.logs import reset_logging
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -83,6 +84,7 @@ def _reset_logging() -> Iterator[None]:
 
 
 def _reset_logs() -> None:
+    reset_logging()
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
     root = logging.getLogger()

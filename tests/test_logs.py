@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 import structlog
 
-from ecrd.logs import configure_logging
+from ecrd.logs import configure_logging, get_logger
 
 
 class TestConfigureLogging:
@@ -18,7 +20,7 @@ class TestConfigureLogging:
         stream = io.StringIO()
         configure_logging(log_format=None, stream=stream)
 
-        structlog.get_logger("ecrd").info("token_refreshed", host="h", password="hunter2")
+        get_logger("ecrd").info("token_refreshed", host="h", password="hunter2")
 
         event = json.loads(stream.getvalue())
         assert ("token_refreshed", "h", "***") == (event["event"], event["host"], event["password"])
@@ -48,6 +50,7 @@ class TestReset:
     def test_a_test_configures_logging(self):
         """A test may leave structlog writing JSON into a stream it owns (see the next)."""
         configure_logging(log_format="json", level="error", stream=io.StringIO())
+        get_logger("ecrd").error("configured_now")
 
         assert structlog.is_configured()
 
@@ -55,3 +58,58 @@ class TestReset:
         """The autouse reset in conftest undoes any configuration a test left behind."""
         assert not structlog.is_configured()
         assert not [h for h in logging.getLogger().handlers if type(h).__name__ == "_LibraryLogs"]
+
+
+class TestLazyLoading:
+    """structlog is imported only for an event that is shown (a fresh interpreter each)."""
+
+    @staticmethod
+    def run(code: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        )
+
+    def test_events_below_the_level_do_not_load_structlog(self):
+        """Debug and info events under --log-level warning cost no import, and print nothing."""
+        done = self.run(
+            "import sys\n"
+            "from ecrd.logs import configure_logging, get_logger\n"
+            "configure_logging(level='warning', log_format='json')\n"
+            "get_logger('ecrd').info('token_refreshed', host='h')\n"
+            "get_logger().debug('temp_files_removed')\n"
+            "print('structlog' in sys.modules)\n"
+        )
+
+        assert ("False", "") == (done.stdout.strip(), done.stderr)
+
+    def test_the_first_event_shown_loads_and_configures_structlog(self):
+        """A warning loads structlog with ecrd's set-up: one JSON line, secrets masked."""
+        done = self.run(
+            "import sys\n"
+            "from ecrd.logs import configure_logging, get_logger\n"
+            "configure_logging(level='warning', log_format='json')\n"
+            "get_logger('ecrd').warning('state_failed', token='hunter2')\n"
+            "print('structlog' in sys.modules)\n"
+        )
+
+        event = json.loads(done.stderr)
+        assert ("True", "state_failed", "warning", "***") == (
+            done.stdout.strip(),
+            event["event"],
+            event["level"],
+            event["token"],
+        )
+
+    def test_a_library_warning_loads_structlog_for_its_line(self):
+        """The root handler builds structlog's formatter at its first record."""
+        done = self.run(
+            "import logging\n"
+            "from ecrd.logs import configure_logging\n"
+            "configure_logging(level='warning', log_format='json')\n"
+            "logging.getLogger('urllib3').warning('Retrying %s', 'GET /')\n"
+        )
+
+        assert ("Retrying GET /", "urllib3") == (
+            json.loads(done.stderr)["event"],
+            json.loads(done.stderr)["logger"],
+        )

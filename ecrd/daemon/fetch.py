@@ -15,10 +15,9 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 
-import structlog
-
 from ecrd.daemon.pool import DaemonPool, PoolStoppedError
 from ecrd.errors import TokenError
+from ecrd.logs import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from ecrd.secret import Credentials
     from ecrd.tokens.source import TokenSource
 
-log = structlog.get_logger("ecrd")
+log = get_logger("ecrd")
 
 
 class Fetcher:

@@ -18,8 +18,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
-
 from ecrd.config import load_config
 from ecrd.config.model import Config
 from ecrd.daemon.login import DesktopNotice, sso_cache_dir
@@ -28,6 +26,7 @@ from ecrd.daemon.reload import plan_reload
 from ecrd.daemon.rounds import Rounds
 from ecrd.daemon.watch import POLL_SECONDS, ConfigWatch
 from ecrd.errors import ConfigError, EcrdError
+from ecrd.logs import get_logger
 from ecrd.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from ecrd.state import State, StateStore
     from ecrd.tokens.source import TokenSource
 
-log = structlog.get_logger("ecrd")
+log = get_logger("ecrd")
 
 # How often the daemon checks the wall clock against the monotonic one. Timers sleep on the
 # monotonic clock, which stands still while a laptop sleeps: without this check an overdue

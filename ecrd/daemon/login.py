@@ -16,12 +16,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
+from ecrd.logs import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-log = structlog.get_logger("ecrd")
+log = get_logger("ecrd")
 
 NOTICE_INTERVAL = timedelta(hours=1)
 _NOTIFY_TIMEOUT_SECONDS = 5

@@ -12,8 +12,6 @@ import dataclasses
 import threading
 from typing import TYPE_CHECKING
 
-import structlog
-
 from ecrd.config.model import Config
 from ecrd.daemon.fetch import Fetcher
 from ecrd.daemon.groups import (
@@ -27,6 +25,7 @@ from ecrd.daemon.groups import (
 )
 from ecrd.daemon.jobs import Jobs
 from ecrd.errors import EcrdError, TokenError
+from ecrd.logs import get_logger
 from ecrd.round import RoundResult, apply_round
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ if TYPE_CHECKING:
     from ecrd.state import State, StateStore
     from ecrd.tokens.source import TokenSource
 
-log = structlog.get_logger("ecrd")
+log = get_logger("ecrd")
 
 # A stop waits this long for an output write in progress, so no temporary file is left.
 STOP_GRACE_SECONDS = 1.2

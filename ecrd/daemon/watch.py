@@ -18,9 +18,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+
+from ecrd.logs import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
-log = structlog.get_logger("ecrd")
+log = get_logger("ecrd")
 
 DEBOUNCE_SECONDS = 0.01
 POLL_SECONDS = 3.0

@@ -145,7 +145,7 @@ _SHOWN = frozenset({"token_refreshed", "config_reloaded", "config_rejected", "da
 
 def configure_demo_logs() -> None:
     """Log one short console line per refresh, reload or problem, whatever the stream."""
-    configure_logging(level="info", log_format="console")
+    configure_logging(level="info", log_format="console", lazy=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -23,24 +23,20 @@ from ecrd.files import swap
 from ecrd.files.links import refuse_kind, resolve
 from ecrd.files.messages import describe
 from ecrd.files.temps import TempFile, create_temp, remove_stale_temps
+from ecrd.logs import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import structlog
 
 MAX_SIZE = 16 * 1024 * 1024
 _ATTEMPTS = 10
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
 
 
-def _log() -> structlog.typing.FilteringBoundLogger:
-    # structlog loads on the first event: the kubelet provider and the helpers read files
-    # through this module and log nothing, and its import is most of their start-up.
-    import structlog  # noqa: PLC0415
-
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger()
-    return logger
+# structlog loads on the first event shown (ecrd.logs): the kubelet provider and the
+# helpers read files through this module and log nothing.
+_log = get_logger()
 
 
 _warned_unsupported: set[int] = set()  # file systems already reported as unable to swap
@@ -307,14 +303,14 @@ def _swap_back(path: Path, target: Path, temp: TempFile) -> None:
     try:
         swap.swap(temp.path, target)
     except OSError:
-        _log().error("file_restore_failed", path=str(path), kept=str(temp.path))
+        _log.error("file_restore_failed", path=str(path), kept=str(temp.path))
         temp.forget()  # theirs: never removed by ecrd
         raise
     ours = os.fstat(temp.fd).st_ino if temp.fd is not None else None
     if os.lstat(temp.path).st_ino != ours:
         # A third writer renamed in within the microseconds between the two swaps, having
         # read ecrd's file: the one window no writer closes without a shared lock.
-        _log().warning("concurrent_write_lost", path=str(path))
+        _log.warning("concurrent_write_lost", path=str(path))
     temp.remove()
 
 
@@ -325,7 +321,7 @@ def _fall_back(
     device = os.stat(target.parent).st_dev
     if device not in _warned_unsupported:
         _warned_unsupported.add(device)
-        _log().warning(
+        _log.warning(
             "exchange_unsupported",
             path=str(path),
             reason=reason.strerror,

@@ -12,11 +12,6 @@ are known by name.
 # (descriptor-level calls on purpose: O_NOFOLLOW, fstat, flock, renameat2.)
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import structlog
-
 import contextlib
 import fcntl
 import os
@@ -26,19 +21,17 @@ import threading
 import time
 from pathlib import Path  # noqa: TC003 (used at run time)
 
+from ecrd.logs import get_logger
+
 _NAME = re.compile(r"\.ecrd-(?:(\d+)-)?[A-Za-z0-9_]+\.tmp")
 _STALE_AFTER = 60.0  # seconds without a change before an unlocked file is surely stale
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-def _log() -> structlog.typing.FilteringBoundLogger:
-    # structlog loads on the first event: the kubelet provider and the helpers read files
-    # through this module and log nothing, and its import is most of their start-up.
-    import structlog  # noqa: PLC0415
-
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger()
-    return logger
+# structlog loads on the first event shown (ecrd.logs): the kubelet provider and the
+# helpers read files through this module and log nothing.
+_log = get_logger()
 
 
 _active: set[str] = set()  # this process's temporary files, by path
@@ -117,7 +110,7 @@ def remove_stale_temps(directory: Path) -> tuple[str, ...]:
         if _remove_if_stale(path, pid):
             removed.append(name)
     if removed:
-        _log().info("temp_files_removed", path=str(directory), files=removed)
+        _log.info("temp_files_removed", path=str(directory), files=removed)
     return tuple(removed)
 
 

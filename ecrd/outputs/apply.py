@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
-
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
+from ecrd.logs import get_logger
 from ecrd.outputs import WriteResult, build_outputs
 from ecrd.state_model import OwnedEntries
 
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from ecrd.secret import Credentials
     from ecrd.state_model import State
 
-log = structlog.get_logger("ecrd")
+log = get_logger("ecrd")
 
 # What systemd's PrivateTmp= replaces with a directory only the unit sees.
 _PRIVATE_TMP = ("/tmp", "/var/tmp")  # noqa: S108 - the paths are compared, never written

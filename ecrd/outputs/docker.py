@@ -14,10 +14,9 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-import structlog
-
 from ecrd.errors import OutputError
 from ecrd.files import update_file
+from ecrd.logs import get_logger
 from ecrd.outputs.helpers import DEFAULT_TIMEOUT, PREFIX, CredentialHelper, HelperError
 from ecrd.outputs.output import WriteResult, fingerprint
 
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from ecrd.config.model import OutputSpec
     from ecrd.secret import Credentials
 
-_log = structlog.get_logger()
+_log = get_logger()
 _JSON_WHITESPACE = " \t\n\r"
 # credHelpers / credsStore value naming ecrd's own helper, docker-credential-ecrd.
 ECRD_HELPER = "ecrd"

@@ -26,10 +26,9 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import structlog
-
 from ecrd.errors import OutputError
 from ecrd.files import update_file
+from ecrd.logs import get_logger
 from ecrd.outputs import _netrc_syntax as syntax
 from ecrd.outputs.output import WriteResult, fingerprint
 
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
     from ecrd.config.model import OutputSpec
     from ecrd.secret import Credentials
 
-_log = structlog.get_logger()
+_log = get_logger()
 # A word written unquoted: printable, no whitespace, no quote or backslash, no leading "#".
 _PLAIN_WORD = re.compile(r'[^\s"\\#][^\s"\\]*')
 

@@ -1,10 +1,13 @@
 """One botocore session per identity, one client per group, both kept across rounds.
 
-An identity is (profile, role_arn, endpoint_url). Its session loads credentials (running a
-``credential_process`` with the attempt's deadline, assuming ``role_arn`` through STS);
-each group's client is built once from it and reused by every later round. No lock is
-shared by all groups: building a client holds only that group's lock and its identity's,
-so a hung identity never blocks another.
+An identity is (profile, role_arn): the endpoint and region are the client's, not the
+session's. Its session loads credentials (running a ``credential_process`` with the
+attempt's deadline, assuming ``role_arn`` through STS); each group's client is built once
+from it and reused by every later round. Loading credentials holds only that group's lock
+and its identity's, so a hung identity never blocks another. Building the client itself
+(CPU only: botocore's models, endpoint rules, handlers) is done one at a time: in parallel
+threads every build would load the same models again before botocore's cache holds them,
+and the threads' fight over the GIL more than doubles a round's CPU.
 """
 
 from __future__ import annotations
@@ -33,12 +36,11 @@ class Identity:
 
     profile: str | None
     role_arn: str | None
-    endpoint_url: str | None
 
     @classmethod
     def of(cls, key: GroupKey) -> Identity:
         """The identity of a group."""
-        return cls(profile=key.profile, role_arn=key.role_arn, endpoint_url=key.endpoint_url)
+        return cls(profile=key.profile, role_arn=key.role_arn)
 
     def describe(self) -> str:
         """In words, for messages."""
@@ -71,6 +73,7 @@ class Sessions:
         self._clients: dict[GroupKey, Any] = {}
         self._identity_locks = _Locks()
         self._group_locks = _Locks()
+        self._build_lock = threading.Lock()
 
     def client(self, key: GroupKey) -> Any:  # noqa: ANN401 - ECRClient or ECRPublicClient
         """The group's client, built on first use (loading the identity's credentials).
@@ -83,19 +86,23 @@ class Sessions:
             client = self._clients.get(key)
             if client is None:
                 session = self._session(Identity.of(key), region=key.region)
-                knobs = self._knobs
-                client = create_client(
-                    service="ecr-public" if key.public else "ecr",
-                    session=session,
-                    region=key.region,
-                    endpoint_url=key.endpoint_url,
-                    connect_timeout=knobs.connect_timeout,
-                    read_timeout=knobs.read_timeout,
-                    max_attempts=knobs.max_attempts,
-                    retry_mode=knobs.retry_mode,
-                )
+                with holding(self._build_lock):
+                    client = self._create(key, session)
                 self._clients[key] = client
             return client
+
+    def _create(self, key: GroupKey, session: botocore.session.Session) -> Any:  # noqa: ANN401
+        knobs = self._knobs
+        return create_client(
+            service="ecr-public" if key.public else "ecr",
+            session=session,
+            region=key.region,
+            endpoint_url=key.endpoint_url,
+            connect_timeout=knobs.connect_timeout,
+            read_timeout=knobs.read_timeout,
+            max_attempts=knobs.max_attempts,
+            retry_mode=knobs.retry_mode,
+        )
 
     def forget(self, *, keep: set[GroupKey]) -> None:
         """Drop the clients of groups not in ``keep``, and sessions no group uses (reloads)."""
