@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 _log = get_logger()
 # A word written unquoted: printable, no whitespace, no quote or backslash, no leading "#".
 _PLAIN_WORD = re.compile(r'[^\s"\\#][^\s"\\]*')
+# A long run of characters that mean nothing to a netrc lexer (base64: ECR's passwords).
+_INERT_RUN = re.compile(r"[A-Za-z0-9+/=]{32,}")
 
 
 class NetrcOutput:
@@ -97,10 +99,15 @@ def _check_python_netrc(text: str, path: Path) -> None:
     Raises:
         OutputError: naming the path and line.
     """
+    # Python's lexer reads one character per call: the 2 KB passwords were most of a round's
+    # time. Each long inert run becomes one "x": no token starts, ends or changes kind, no
+    # line moves, and no token becomes a keyword (none holds an "x"), so the verdict and
+    # the line it names are the same.
+    checked = _INERT_RUN.sub("x", text)
     parser = stdlib_netrc.netrc(os.devnull)
     try:
         # The one way to parse text rather than a path; tests fail loudly if it goes.
-        parser._parse(str(path), io.StringIO(text, newline=None), default_netrc=False)  # type: ignore[attr-defined]  # noqa: SLF001
+        parser._parse(str(path), io.StringIO(checked, newline=None), default_netrc=False)  # type: ignore[attr-defined]  # noqa: SLF001
     except stdlib_netrc.NetrcParseError as exc:
         problem = re.split("[\"']", exc.msg, maxsplit=1)[0].strip().rstrip(":")
         msg = syntax.unparsable(
@@ -233,13 +240,76 @@ def _edit(
         gone.update(e.start for e in ours)
         if ours:
             removed.append(host)
-    # Backwards; at one place a removal before an insertion, which would otherwise be removed.
-    for change in sorted(changes, key=lambda c: (c.start, c.end), reverse=True):
-        if change.removed is not None:
-            text = _remove(text, parsed, change.removed)
+    return _Rewrite(text, parsed).apply(changes), tuple(removed)
+
+
+class _Rewrite:
+    """Changes made from the end of the file backwards, on text that is, up to each, as parsed.
+
+    The text after the last change made is kept in pieces and joined once at the end: each
+    change copying the whole text made replacing 1,000 hosts cost seconds.
+    """
+
+    def __init__(self, text: str, parsed: syntax.Netrc) -> None:
+        self.text = text
+        self.parsed = parsed
+        self.cut = len(text)  # text[:cut] is as parsed; the rest is in ``after``, reversed
+        self.after: list[str] = []
+
+    def apply(self, changes: list[_Change]) -> str:
+        # At one place a removal before an insertion, which would otherwise be removed.
+        for change in sorted(changes, key=lambda c: (c.start, c.end), reverse=True):
+            if change.removed is not None:
+                self._remove(change.removed)
+            else:
+                self._replace(change.start, change.end, change.text)
+        return self.text[: self.cut] + "".join(reversed(self.after))
+
+    def _replace(self, start: int, end: int, new: str) -> None:
+        if start > self.cut:
+            # An insertion where a removal just began (its line start was taken too): it
+            # goes that far into what follows the removal.
+            rest = "".join(reversed(self.after))
+            offset = start - self.cut
+            self.after = [rest[:offset] + new + rest[offset:]]
+            return
+        self.after.append(self.text[end : self.cut])
+        self.after.append(new)
+        self.cut = start
+
+    def _following(self, end: int) -> str:
+        """The current text from ``end``, up to its first character that is not a blank."""
+        found = self.text[end : self.cut]
+        for piece in reversed(self.after):
+            if found.strip(" \t"):
+                break
+            found += piece
+        return found
+
+    def _remove(self, entry: syntax.Entry) -> None:
+        """Delete an entry, with its line when nothing else is on it.
+
+        Python's ``netrc`` reads a comment line as keywords when it reaches it across a
+        line end it had not consumed yet (after a blank line, trailing blanks or a quoted
+        word). An entry of ecrd's in between hid that; when its removal would expose a
+        comment so, a bare ``#`` line takes its place (a one-word comment, which Python
+        skips whole).
+        """
+        text = self.text
+        start, end = entry.start, _entry_end(text, entry)
+        following = self._following(end)
+        if not following or text[end - 1] == "\n":
+            start = _line_start(text, start)
+        after = syntax.skip(following, 0, " \t")
+        if (
+            after < len(following)
+            and following[after] == "#"
+            and not self.parsed.reaches_directly(start)
+        ):
+            newline = "\r\n" if text.endswith("\r\n", 0, end) else "\n"
+            self._replace(start, end, "#" + newline)
         else:
-            text = text[: change.start] + change.text + text[change.end :]
-    return text, tuple(removed)
+            self._replace(start, end, "")
 
 
 def _set(
@@ -298,24 +368,6 @@ def _insertion(text: str, parsed: syntax.Netrc) -> tuple[int, str]:
             break
         position = above
     return position, "" if position == 0 or text[position - 1] == "\n" else "\n"
-
-
-def _remove(text: str, parsed: syntax.Netrc, entry: syntax.Entry) -> str:
-    """Delete an entry, with its line when nothing else is on it.
-
-    Python's ``netrc`` reads a comment line as keywords when it reaches it across a line
-    end it had not consumed yet (after a blank line, trailing blanks or a quoted word). An
-    entry of ecrd's in between hid that; when its removal would expose a comment so, a bare
-    ``#`` line takes its place (a one-word comment, which Python skips whole).
-    """
-    start, end = entry.start, _entry_end(text, entry)
-    if end == len(text) or text[end - 1] == "\n":
-        start = _line_start(text, start)
-    after = syntax.skip(text, end, " \t")
-    if after < len(text) and text[after] == "#" and not parsed.reaches_directly(start):
-        newline = "\r\n" if text.endswith("\r\n", 0, end) else "\n"
-        return text[:start] + "#" + newline + text[end:]
-    return text[:start] + text[end:]
 
 
 def _entry_end(text: str, entry: syntax.Entry) -> int:
