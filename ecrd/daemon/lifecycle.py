@@ -71,8 +71,22 @@ class _Wakeup:
             while os.read(self._read, 4096):
                 pass
 
+    def wake_on_signals(self) -> None:
+        """Have every signal write to the pipe, whichever thread the kernel delivers it to.
+
+        Python runs its handlers in the main thread, but the kernel may deliver the signal
+        to another thread (one is chosen when the main thread already has one pending): the
+        main thread's select() is then never interrupted, and without this byte a SIGTERM
+        would wait for the next wake-up to be seen. Main thread only.
+        """
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+
     def close(self) -> None:
-        """Release the pipe."""
+        """Release the pipe (and the signals' hold on it)."""
+        with contextlib.suppress(ValueError):  # not the main thread: it was never set
+            previous = signal.set_wakeup_fd(-1)
+            if previous != self._write:
+                signal.set_wakeup_fd(previous)  # another's: left as it was
         os.close(self._read)
         os.close(self._write)
 
@@ -129,6 +143,7 @@ class Daemon:
         """Start, serve until a stop signal, stop. Returns the exit code."""
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
+        self._wakeup.wake_on_signals()
         self.start()
         try:
             while True:

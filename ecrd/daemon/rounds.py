@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from ecrd.config.model import Config
@@ -46,6 +47,11 @@ log = get_logger("ecrd")
 
 # A stop waits this long for an output write in progress, so no temporary file is left.
 STOP_GRACE_SECONDS = 1.2
+# A group whose fetch ended waits at most this long for the groups still being fetched,
+# so that groups due together (every group at start, a burst after a wake-up) are written
+# in one round: one write per output instead of one per group. A hung group delays the
+# others' write by no more than this.
+GATHER_SECONDS = 0.5
 
 
 class Rounds:
@@ -64,6 +70,7 @@ class Rounds:
         rand: Callable[[], float],
     ) -> None:
         self.lock = threading.Lock()
+        self._written = threading.Condition(self.lock)  # a gathered round was written
         self.config = Config(path=config_path)
         self._store = store
         self._notifier = notifier
@@ -75,6 +82,9 @@ class Rounds:
         self._stopped = False  # set under lock: no write starts after it
         self._in_flight: set[GroupKey] = set()
         self._refetch: set[GroupKey] = set()  # changed by a reload while in flight
+        # Fetched, waiting for the groups in flight to be written with them: what was
+        # fetched, and the group as it was when its fetch began.
+        self._gathered: dict[GroupKey, tuple[Group, Sequence[Credentials] | TokenError]] = {}
         self._first_round: set[GroupKey] | None = None  # groups READY=1 still waits for
         self._fetcher = Fetcher(source)
         self.jobs = Jobs(run_group=self.attempt, fallback=self.config.refresh.attempt_timeout * 2)
@@ -103,6 +113,7 @@ class Rounds:
         locked = self.lock.acquire(timeout=STOP_GRACE_SECONDS)
         self._stopped = True
         if locked:
+            self._written.notify_all()
             self.lock.release()
         self._fetcher.stop()
 
@@ -123,23 +134,52 @@ class Rounds:
             return
         fetched = self._fetcher.fetch(group, timeout=timeout)
         with self.lock:
-            self._in_flight.discard(key)
+            self._written.notify_all()
             if fetched is None or self._stopped:
+                self._in_flight.discard(key)
                 return
-            # A reload may have changed or removed the group while it was fetched.
-            current = self._group(key)
-            if current is not None:
-                result = self._round([current], {key: fetched}, fresh=[key])
-                self._after(current, fetched, result)
-                if current != group or key in self._refetch:
-                    self._refetch.discard(key)
-                    self._schedule(current, self._clock())
-                self._record_schedule()
-            ready = self._first_round_done([key])
-            summary = self.summary()
+            # Still in flight for a reload until written: a change to it is fetched again.
+            self._gathered[key] = (group, fetched)
+            self._gather(key)
+            if key not in self._gathered or self._stopped:
+                return  # written with another group's round (or stopping)
+            ready, summary = self._write_gathered()
         self._notifier.status(summary)
         if ready is not None:
             self._notifier.ready(ready)
+
+    def _gather(self, key: GroupKey) -> None:
+        """Wait (under ``lock``) for the groups in flight, up to ``GATHER_SECONDS``."""
+        deadline = time.monotonic() + GATHER_SECONDS
+        while (
+            key in self._gathered
+            and not self._stopped
+            and any(k not in self._gathered for k in self._in_flight)
+        ):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._written.wait(left)
+
+    def _write_gathered(self) -> tuple[str | None, str]:
+        """One round for every group gathered; the READY=1 status if due, and the summary."""
+        gathered, self._gathered = self._gathered, {}
+        self._in_flight.difference_update(gathered)
+        # A reload may have changed or removed a group while it was fetched.
+        current = {key: self._group(key) for key in gathered}
+        live = {key: group for key, group in current.items() if group is not None}
+        if live:
+            result = self._round(
+                list(live.values()), {key: gathered[key][1] for key in live}, fresh=list(live)
+            )
+            for key, group in live.items():
+                self._after(group, gathered[key][1], result)
+                if group != gathered[key][0] or key in self._refetch:
+                    self._refetch.discard(key)
+                    self._schedule(group, self._clock())
+            self._record_schedule()
+        self._written.notify_all()
+        return self._first_round_done(list(gathered)), self.summary()
 
     def apply_plan(self, new: Config, plan: ReloadPlan) -> str:
         """Swap in ``new`` and carry out ``plan``; returns the status line."""

@@ -41,9 +41,11 @@ def test_pings_go_on_while_a_group_hangs_and_stop_when_the_scheduler_is_stuck(tm
         assert wait_until(lambda: h.source.count(WEST) == 1 and h.source.count(EU) == 1)
         pings_at_hang = h.notifier.count("WATCHDOG=1")
         assert wait_until(lambda: h.notifier.count("WATCHDOG=1") >= pings_at_hang + 5)
+        jobs = daemon.rounds.jobs
+        # EU's run has ended (written after waiting GATHER_SECONDS for WEST).
+        assert wait_until(lambda: jobs._running == {h.key(WEST)})
 
         # The scheduler's own thread blocks handing EU's next run to its executor.
-        jobs = daemon.rounds.jobs
         executor = jobs._groups
         entered = threading.Event()
 
