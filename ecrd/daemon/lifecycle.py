@@ -116,6 +116,7 @@ class Daemon:
         self._wakeup = _Wakeup()
         self._config_text: bytes | None = None
         self._rejected = False  # the file on disk is invalid; running on the last good one
+        self._no_config_error_recorded = False  # the state says no error, as last written
         self._started = False  # READY=1 sent: a reload is announced with RELOADING=1
         self._clock_offset = time.time() - time.monotonic()
         self._stop_serving: Callable[[], None] | None = None
@@ -286,11 +287,15 @@ class Daemon:
             self.rounds.jobs.wakeup()
 
     def _record_config_error(self, error: str | None) -> None:
+        if error is None and self._no_config_error_recorded:
+            return  # every accepted save would otherwise lock and read the state for nothing
         try:
             with self._store.transaction() as state:
                 state.config_error = error
         except EcrdError as exc:
             log.error("state_failed", error=str(exc))
+            return
+        self._no_config_error_recorded = error is None
 
 
 def _end_children() -> None:

@@ -208,7 +208,10 @@ class Rounds:
                     self._refetch.add(group.key)  # fetched again when the fetch in flight ends
                 else:
                     self._schedule(group, now)
-            self._record_schedule()
+            if not plan.fetch:
+                # Else the fetch's round records it, a few milliseconds on: a state write
+                # here would only delay the outputs of the save that asked for it.
+                self._record_schedule()
             ready = self._first_round_done(plan.removed)
             summary = self.summary()
         if ready is not None:

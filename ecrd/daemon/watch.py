@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 log = get_logger("ecrd")
 
-DEBOUNCE_SECONDS = 0.01
+# An editor's save is a burst of events within a millisecond or two.
+DEBOUNCE_SECONDS = 0.004
 POLL_SECONDS = 3.0
 # Reading a file is no change. Without this, every reload's own read of the configuration
 # (inotify reports opens and closes) would set off the next reload, for ever.
