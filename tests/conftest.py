@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import TYPE_CHECKING
@@ -81,6 +82,13 @@ def _reset_logging() -> Iterator[None]:
     _reset_logs()
     yield
     _reset_logs()
+
+
+@pytest.fixture(autouse=True)
+def _thaw_collector() -> Iterator[None]:
+    """An in-process daemon freezes the collector's objects after its first round; undone."""
+    yield
+    gc.unfreeze()
 
 
 def _reset_logs() -> None:

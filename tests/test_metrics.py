@@ -571,3 +571,21 @@ class TestRefreshProcess:
             (f"ecr:us-west-2{endpoint}", "success"): 1.0,
             (f"ecr:eu-central-1{endpoint}", "failure"): 1.0,
         } == attempts
+
+
+def test_a_daemon_without_metrics_never_imports_prometheus_client():
+    """Metrics kept in memory cost no import; the first render loads the client library."""
+    code = (
+        "import sys\n"
+        "from ecrd.metrics import Metrics\n"
+        "metrics = Metrics()\n"
+        "metrics.observe_config(valid=True)\n"
+        "before = 'prometheus_client' in sys.modules\n"
+        "text = metrics.render().decode()\n"
+        "print(before, 'prometheus_client' in sys.modules, 'ecrd_config_valid 1.0' in text)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert "False True True" == done.stdout.strip()

@@ -3,61 +3,36 @@
 Each group has one job for its whole life (id: the group's name), in the ``groups``
 executor, a pool sized to the groups. A job's next run is set by the daemon after every
 attempt (ahead of expiry, or after a backoff); while a group's job runs, a new time for it
-waits until the scheduler reports the run ended, so a successor due at once is never skipped
-as a second instance. Housekeeping (watchdog pings, the clock check) has an executor of its
-own: a hung group cannot starve it, and the watchdog stops only when the scheduler does.
+waits until the run has ended, so a successor due at once is never skipped as a second
+instance. Housekeeping (watchdog pings, the clock check) has an executor of its own: a hung
+group cannot starve it, and the watchdog stops only when the scheduler does.
 
-Missed runs (a laptop asleep) run once, as soon as they are seen: ``coalesce`` and no
-misfire grace limit.
+The scheduler is built by ``start()``, which the daemon calls once its first round is
+written: the groups due at start run at once on the group pool (``run_first``), and the
+times set before then wait here for it. Missed runs (a laptop asleep) run once, as soon as
+they are seen: ``coalesce`` and no misfire grace limit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
-from apscheduler.executors.pool import BasePoolExecutor
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
 
 from ecrd.daemon.pool import DaemonPool
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
+    from datetime import timedelta
+
+    from apscheduler.schedulers.background import BackgroundScheduler
 
     from ecrd.config.model import GroupKey
+    from ecrd.daemon.scheduler import Executor
 
 # Groups are fetched at most this many at once (each fetch is I/O, mostly waiting).
 MAX_POOL = 32
-
-
-class _Executor(BasePoolExecutor):  # type: ignore[misc]
-    """APScheduler's pool executor over a ``DaemonPool`` (see ecrd.daemon.pool)."""
-
-    def __init__(self, pool: DaemonPool) -> None:
-        super().__init__(pool)
-        self.pool = pool
-
-
-class _Fallback(BaseTrigger):  # type: ignore[misc]
-    """A group's trigger: the daemon sets each next run; this is only the safety net.
-
-    When a run could not even start (no thread for it), nothing sets the next one: the job
-    then comes back after ``delay`` instead of being removed.
-    """
-
-    def __init__(self, delay: Callable[[], timedelta]) -> None:
-        self.delay = delay
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        del previous_fire_time  # the next run does not follow from the last one
-        return now + self.delay()
 
 
 class Jobs:
@@ -70,40 +45,67 @@ class Jobs:
         self._keys: dict[str, GroupKey] = {}
         self._running: set[GroupKey] = set()
         self._pending: dict[GroupKey, datetime] = {}
-        self._groups = _Executor(DaemonPool(size=1, name="ecrd-group"))
-        self._scheduler = BackgroundScheduler(
-            timezone=timezone.utc,
-            executors={
-                "groups": self._groups,
-                "housekeeping": _Executor(DaemonPool(size=1, name="ecrd-housekeeping")),
-            },
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
-        self._scheduler.add_listener(self._ended, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        self._pool = DaemonPool(size=1, name="ecrd-group")
+        self._scheduler: BackgroundScheduler | None = None
+        self._groups: Executor | None = None
+        # Until the scheduler is built: the groups' times, and the housekeeping jobs.
+        self._times: dict[GroupKey, datetime] = {}
+        self._housekeeping: dict[str, tuple[Callable[[], None], timedelta]] = {}
 
     def start(self, *, paused: bool = False) -> None:
-        """Start the scheduler's thread; ``paused`` keeps every job waiting (tests)."""
-        self._scheduler.start(paused=paused)
+        """Build the scheduler and start its thread; ``paused`` keeps every job waiting."""
+        from ecrd.daemon import scheduler  # noqa: PLC0415 -- see the module's docstring
+
+        with self._lock:
+            if self._scheduler is not None:
+                return
+            self._groups = scheduler.Executor(self._pool)
+            built = scheduler.build(
+                groups=self._groups,
+                housekeeping=scheduler.Executor(DaemonPool(size=1, name="ecrd-housekeeping")),
+                ended=self._ended,
+            )
+            built.start(paused=paused)
+            self._scheduler = built
+            for key, at in self._times.items():
+                self._set(key, at)
+            self._times.clear()
+            for name, (function, interval) in self._housekeeping.items():
+                self._add_every(name, function, interval)
+            self._housekeeping.clear()
 
     def shutdown(self) -> None:
         """Stop scheduling; a run in progress is not waited for."""
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        with self._lock:
+            scheduler = self._scheduler
+        if scheduler is None:
+            self._pool.shutdown(wait=False)
+        elif scheduler.running:
+            scheduler.shutdown(wait=False)
 
     def resize(self, groups: int) -> None:
         """Size the pool to the number of groups."""
-        self._groups.pool.resize(min(max(groups, 1), MAX_POOL))
+        self._pool.resize(min(max(groups, 1), MAX_POOL))
 
     def every(self, name: str, function: Callable[[], None], interval: timedelta) -> None:
         """Run ``function`` every ``interval`` in the housekeeping executor."""
-        self._scheduler.add_job(
-            function,
-            "interval",
-            seconds=interval.total_seconds(),
-            id=name,
-            executor="housekeeping",
-            replace_existing=True,
-        )
+        with self._lock:
+            if self._scheduler is None:
+                self._housekeeping[name] = (function, interval)
+            else:
+                self._add_every(name, function, interval)
+
+    def run_first(self, keys: Iterable[GroupKey]) -> None:
+        """Run the attempts of ``keys`` now on the group pool, before the scheduler is built."""
+        with self._lock:
+            for key in keys:
+                self._keys[key.name] = key
+                self._running.add(key)
+                try:
+                    self._pool.submit(self._first, key)
+                except RuntimeError:  # no thread for it: the scheduler runs it when built
+                    self._running.discard(key)
+                    self._set(key, datetime.now(timezone.utc))
 
     def schedule(self, key: GroupKey, at: datetime) -> None:
         """Run ``key``'s next attempt at ``at`` (once its current run, if any, has ended)."""
@@ -117,31 +119,47 @@ class Jobs:
         """Forget ``key``'s job (a run in progress ends on its own)."""
         with self._lock:
             self._pending.pop(key, None)
+            self._times.pop(key, None)
             self._keys.pop(key.name, None)
-            with contextlib.suppress(JobLookupError):
-                self._scheduler.remove_job(key.name)
+            if self._scheduler is not None:
+                from apscheduler.jobstores.base import JobLookupError  # noqa: PLC0415
+
+                with contextlib.suppress(JobLookupError):
+                    self._scheduler.remove_job(key.name)
 
     def next_at(self, key: GroupKey) -> datetime | None:
         """When ``key``'s job runs next, None when it has none."""
-        job = self._scheduler.get_job(key.name)
+        with self._lock:
+            if self._scheduler is None:
+                return self._times.get(key)
+            job = self._scheduler.get_job(key.name)
         return None if job is None else job.next_run_time
 
     def run_now(self, key: GroupKey) -> None:
         """Run ``key``'s attempt in this thread, as its job would (tests of a paused scheduler)."""
-        self._job(key)
-        self._ended(JobExecutionEvent(EVENT_JOB_EXECUTED, key.name, "default", None))
+        with self._lock:
+            self._running.add(key)
+        self._run_group(key)
+        self._finished(key)
 
     def wakeup(self) -> None:
         """Look at the jobs' times again (after the wall clock jumped)."""
-        self._scheduler.wakeup()
+        with self._lock:
+            scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.wakeup()
 
     def _set(self, key: GroupKey, at: datetime) -> None:
         # Called with _lock held.
         self._keys[key.name] = key
-        if self._scheduler.get_job(key.name) is None:
+        if self._scheduler is None:
+            self._times[key] = at
+        elif self._scheduler.get_job(key.name) is None:
+            from ecrd.daemon.scheduler import Fallback  # noqa: PLC0415 -- built already
+
             self._scheduler.add_job(
                 self._job,
-                trigger=_Fallback(lambda: self.fallback),
+                trigger=Fallback(lambda: self.fallback),
                 args=[key],
                 id=key.name,
                 name=key.name,
@@ -149,7 +167,28 @@ class Jobs:
                 next_run_time=at,
             )
         else:
-            self._scheduler.modify_job(key.name, next_run_time=at)
+            from apscheduler.jobstores.base import JobLookupError  # noqa: PLC0415 -- built
+
+            with contextlib.suppress(JobLookupError):  # removed meanwhile
+                self._scheduler.modify_job(key.name, next_run_time=at)
+
+    def _add_every(self, name: str, function: Callable[[], None], interval: timedelta) -> None:
+        # Called with _lock held, the scheduler built.
+        assert self._scheduler is not None  # noqa: S101 - the callers' promise
+        self._scheduler.add_job(
+            function,
+            "interval",
+            seconds=interval.total_seconds(),
+            id=name,
+            executor="housekeeping",
+            replace_existing=True,
+        )
+
+    def _first(self, key: GroupKey) -> None:
+        try:
+            self._run_group(key)
+        finally:
+            self._finished(key)
 
     def _job(self, key: GroupKey) -> None:
         with self._lock:
@@ -160,10 +199,12 @@ class Jobs:
         # Called by the executor after it has counted the run as ended.
         with self._lock:
             key = self._keys.get(event.job_id)
-            if key is None:
-                return
+        if key is not None:
+            self._finished(key)
+
+    def _finished(self, key: GroupKey) -> None:
+        with self._lock:
             self._running.discard(key)
             at = self._pending.pop(key, None)
-            if at is not None:
-                with contextlib.suppress(JobLookupError):
-                    self._set(key, at)
+            if at is not None and key.name in self._keys:
+                self._set(key, at)

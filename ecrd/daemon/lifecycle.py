@@ -43,6 +43,8 @@ log = get_logger("ecrd")
 # refresh would wait for the rest of its original delay after the laptop wakes.
 CLOCK_CHECK = timedelta(seconds=60)
 CLOCK_JUMP = timedelta(seconds=2)
+# The scheduler starts when the first round is written, or after this.
+FIRST_ROUND_WAIT = timedelta(seconds=1)
 
 
 def _utcnow() -> datetime:
@@ -176,7 +178,6 @@ class Daemon:
             host, port = config.metrics.listen
             self._stop_serving = self._metrics.serve(host=host, port=port)
         jobs = self.rounds.jobs
-        jobs.start(paused=not run_jobs)
         interval = self._notifier.watchdog_interval
         if interval is not None:
             # A scheduler job: the pings stop when the scheduler is stuck, not when a group is.
@@ -190,12 +191,17 @@ class Daemon:
             hosts=sum(len(g.hosts) for g in config.groups()),
             pid=os.getpid(),
         )
-        ready = self.rounds.begin(config, self._read_state())
         self._watch.start()
         self._login_watch.start()
         if _read(self._path) != self._config_text:
             # Created or changed between the load and the start of the watch, unseen by it.
             self._wakeup.set("reload")
+        ready = self.rounds.begin(config, self._read_state(), run_first=run_jobs)
+        if run_jobs:
+            # The scheduler (its import, its threads) waits for the first round's write:
+            # the outputs come first. What is scheduled meanwhile waits for it.
+            self.rounds.first_written.wait(FIRST_ROUND_WAIT.total_seconds())
+        jobs.start(paused=not run_jobs)
         if ready is not None:
             self._notifier.ready(ready)
 
