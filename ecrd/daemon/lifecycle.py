@@ -9,6 +9,7 @@ number of requests. The groups' refreshes run in the scheduler's jobs (``rounds`
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import random
 import select
@@ -174,6 +175,9 @@ class Daemon:
             EcrdError: the metrics port is in use (exit code 2).
         """
         config = self._load_at_start()
+        # The modules and the configuration live as long as the daemon: out of the cyclic
+        # collector's sight (again after the first round, see Rounds).
+        gc.freeze()
         if config.metrics.listen is not None:
             host, port = config.metrics.listen
             self._stop_serving = self._metrics.serve(host=host, port=port)
