@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import http.server
+import io
 import netrc
 import os
 import shutil
 import stat
 import subprocess
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,7 +22,7 @@ from ecrd import files as _atomic
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
 from ecrd.outputs import fingerprint
-from ecrd.outputs.netrc import NetrcOutput, netrc_name
+from ecrd.outputs.netrc import NetrcOutput, _check_python_netrc, netrc_name
 from ecrd.secret import Credentials, Secret
 from tests.fakes import EXPIRES_AT
 from tests.strategies import ecr_passwords, netrc_files, netrc_hosts
@@ -28,7 +30,6 @@ from tests.strategies import netrc_name as plain_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
 OTHER = "210987654321.dkr.ecr.eu-central-1.amazonaws.com"
@@ -598,3 +599,46 @@ class TestNetrcOutput:
         )
         assert set(ours) == set(result.removed)
         netrc.netrc(str(path))  # still parses
+
+
+_BASE64 = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=",
+    min_size=30,
+    max_size=90,
+)
+_FRAGMENTS = st.sampled_from(
+    ["machine", "login", "password", "account", "default", "macdef", "m", "x", "#", "#c",
+     '"', '"q q"', "\\", "\\ ", " ", "  ", "\t", "\n", "\n\n", "\r\n"]
+)  # fmt: skip
+
+
+def _stdlib_verdict(text: str) -> int | None:
+    """The line Python's netrc rejects ``text`` at, or None when it reads it."""
+    parser = netrc.netrc(os.devnull)
+    try:
+        parser._parse("f", io.StringIO(text, newline=None), default_netrc=False)
+    except netrc.NetrcParseError as exc:
+        return exc.lineno or 1
+    return None
+
+
+class TestPythonNetrcCheck:
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.one_of(_FRAGMENTS, _BASE64), max_size=40))
+    def test_the_shortcut_gives_python_netrcs_own_verdict_and_line(self, parts):
+        """Long base64 runs collapsed before the check change neither the verdict nor its line."""
+        text = "".join(part if part.isspace() else f"{part} " for part in parts)
+        expected = _stdlib_verdict(text)
+
+        try:
+            _check_python_netrc(text, Path("netrc"))
+        except OutputError as exc:
+            found: str | None = str(exc)
+        else:
+            found = None
+
+        if expected is None:
+            assert found is None
+        else:
+            assert found is not None
+            assert f"netrc: line {expected}: " in found
