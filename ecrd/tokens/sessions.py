@@ -104,6 +104,11 @@ class Sessions:
             retry_mode=knobs.retry_mode,
         )
 
+    def drop(self, key: GroupKey) -> None:
+        """Forget ``key``'s client (its session stays for the identity's other groups)."""
+        with holding(self._group_locks.get(key)):
+            self._clients.pop(key, None)
+
     def forget(self, *, keep: set[GroupKey]) -> None:
         """Drop the clients of groups not in ``keep``, and sessions no group uses (reloads)."""
         with self._identity_locks.get(None):

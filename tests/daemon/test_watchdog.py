@@ -53,6 +53,7 @@ def test_pings_go_on_while_a_group_hangs_and_stop_when_the_scheduler_is_stuck(tm
             entered.set()
             stuck.wait()
 
+        assert executor is not None  # built once the first round was written
         executor.submit_job = wedge
         jobs.schedule(h.key(EU), datetime.now(timezone.utc) - timedelta(seconds=1))
         assert entered.wait(WAIT), (jobs.next_at(h.key(EU)), jobs._running, jobs._pending)

@@ -616,7 +616,7 @@ def _stdlib_verdict(text: str) -> int | None:
     """The line Python's netrc rejects ``text`` at, or None when it reads it."""
     parser = netrc.netrc(os.devnull)
     try:
-        parser._parse("f", io.StringIO(text, newline=None), default_netrc=False)
+        parser._parse("f", io.StringIO(text, newline=None), default_netrc=False)  # type: ignore[attr-defined]
     except netrc.NetrcParseError as exc:
         return exc.lineno or 1
     return None

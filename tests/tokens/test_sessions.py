@@ -57,6 +57,31 @@ class TestReuse:
         assert 6 == len(emulator.calls(api="ecr"))
         assert 1 == len(emulator.calls(api="sts"))
 
+    def test_a_one_round_source_keeps_no_client_but_one_session(
+        self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    ):
+        """keep_clients=False (ecrd refresh): each client is let go after its call."""
+        created: list[str] = []
+        original = botocore.session.Session.create_client
+
+        def counting(self, service_name, *args, **kwargs):
+            created.append(service_name)
+            return original(self, service_name, *args, **kwargs)
+
+        monkeypatch.setattr(botocore.session.Session, "create_client", counting)
+        groups = [
+            group_of(registry(region="us-west-2", endpoint_url=emulator.url)),
+            group_of(registry(region="eu-west-1", endpoint_url=emulator.url)),
+        ]
+        source = EcrTokenSource(keep_clients=False)
+
+        first = fetch_all(source, groups)
+        second = fetch_all(source, groups)
+
+        assert not any(isinstance(r, TokenError) for r in [*first.values(), *second.values()])
+        assert ["ecr"] * 4 == created  # built again for the second round
+        assert ({}, 1) == (source._sessions._clients, len(source._sessions._sessions))
+
 
 class TestNeedsLogin:
     def test_mfa_profile_needs_a_person(self, emulator: Emulator, isolated_env: Path):
