@@ -18,6 +18,7 @@ whatever the case. A managed host ends up with exactly one entry, written over t
 
 from __future__ import annotations
 
+import hashlib
 import io
 import netrc as stdlib_netrc
 import os
@@ -44,6 +45,10 @@ _log = get_logger()
 _PLAIN_WORD = re.compile(r'[^\s"\\#][^\s"\\]*')
 # A long run of characters that mean nothing to a netrc lexer (base64: ECR's passwords).
 _INERT_RUN = re.compile(r"[A-Za-z0-9+/=]{32,}")
+# The digest of the text ecrd last made of each file. That text is an edit of one Python's
+# netrc read, and every edit keeps it readable (tests/outputs/test_netrc.py), so it is not
+# checked again (a tenth of a daemon's reload); a change by anyone else changes the digest.
+_WRITTEN: dict[str, bytes] = {}
 
 
 class NetrcOutput:
@@ -216,8 +221,9 @@ def _edit(
     to it, still as parsed.
     """
     parsed = syntax.parse(text, path)
-    # A macro left open at the end is closed by ecrd's next entry: check the file so.
-    _check_python_netrc(text + "\n\n" if parsed.open_macdef else text, path)
+    if _WRITTEN.get(str(path)) != _digest(text):
+        # A macro left open at the end is closed by ecrd's next entry: check the file so.
+        _check_python_netrc(text + "\n\n" if parsed.open_macdef else text, path)
     by_name: dict[str, list[syntax.Entry]] = {}
     for entry in parsed.entries:
         if entry.kind == "machine":
@@ -240,7 +246,13 @@ def _edit(
         gone.update(e.start for e in ours)
         if ours:
             removed.append(host)
-    return _Rewrite(text, parsed).apply(changes), tuple(removed)
+    after = _Rewrite(text, parsed).apply(changes)
+    _WRITTEN[str(path)] = _digest(after)
+    return after, tuple(removed)
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 class _Rewrite:

@@ -47,7 +47,8 @@ def hosts(n: int) -> dict[str, Credentials]:
 def test_netrc_with_2000_hosts_is_parsed_once(tmp_path, monkeypatch):
     """Writing 2,000 hosts into a netrc (all new, then all replaced) parses it once per apply.
 
-    Counted separately: one check by Python's own netrc parser per apply.
+    Counted separately: Python's own netrc parser checks a file another program changed,
+    not the text ecrd itself wrote last.
     """
     path = tmp_path / ".netrc"
     output = NetrcOutput(OutputSpec(type="netrc", path=path))
@@ -56,9 +57,13 @@ def test_netrc_with_2000_hosts_is_parsed_once(tmp_path, monkeypatch):
     checks = counting(monkeypatch, netrc_module, "_check_python_netrc")
 
     output.apply(logins={h: login("new" * 10) for h in hosts(2000)}, remove={})
+    mine = (len(parses), len(checks))
+    with path.open("a") as file:
+        file.write("machine example.com login me password other\n")
+    output.apply(logins={h: login("newer" * 10) for h in hosts(2000)}, remove={})
 
-    assert (1, 1) == (len(parses), len(checks))
-    assert 2000 == path.read_text().count("password newnew")
+    assert ((1, 0), (2, 1)) == (mine, (len(parses), len(checks)))
+    assert 2000 == path.read_text().count("password newernewer")
 
 
 def test_docker_apply_loads_the_json_once(tmp_path, monkeypatch):
