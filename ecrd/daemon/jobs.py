@@ -4,7 +4,7 @@ Each group has one job for its whole life (id: the group's name), in the ``group
 executor, a pool sized to the groups. A job's next run is set by the daemon after every
 attempt (ahead of expiry, or after a backoff); while a group's job runs, a new time for it
 waits until the run has ended, so a successor due at once is never skipped as a second
-instance. Housekeeping (watchdog pings, the clock check) has an executor of its own: a hung
+instance. Housekeeping (the watchdog pings) has an executor of its own: a hung
 group cannot starve it, and the watchdog stops only when the scheduler does.
 
 The scheduler is built by ``start()``, which the daemon calls once its first round is

@@ -3,7 +3,8 @@
 The main thread only waits: signal handlers and watches set a flag and write one byte to a
 pipe (nothing that takes a lock, so a burst of thousands of signals cannot deadlock or
 recurse), and the main thread wakes on the pipe, reads the flags, and reloads once for any
-number of requests. The groups' refreshes run in the scheduler's jobs (``rounds``, ``jobs``).
+number of requests; once a minute it also compares the wall clock with the monotonic one.
+The groups' refreshes run in the scheduler's jobs (``rounds``, ``jobs``).
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ class _Wakeup:
         with contextlib.suppress(OSError):  # the pipe is full: a wake-up is pending anyway
             os.write(self._write, b"\0")
 
-    def wait(self) -> None:
-        """Block until woken; drain the pipe."""
-        select.select([self._read], [], [])
+    def wait(self, timeout: float) -> None:
+        """Block until woken or ``timeout`` seconds have passed; drain the pipe."""
+        select.select([self._read], [], [], timeout)
         with contextlib.suppress(BlockingIOError):
             while os.read(self._read, 4096):
                 pass
@@ -149,9 +150,16 @@ class Daemon:
             signal.signal(signum, self._on_signal)
         self._wakeup.wake_on_signals()
         self.start()
+        check_every = self._clock_check.total_seconds()
+        next_check = time.monotonic() + check_every
         try:
             while True:
-                self._wakeup.wait()
+                self._wakeup.wait(max(next_check - time.monotonic(), 0))
+                if time.monotonic() >= next_check:
+                    # Here rather than as a scheduler job: the idle daemon wakes once a
+                    # minute for a subtraction, not for a round of the scheduler's jobs.
+                    self._check_clock()
+                    next_check = time.monotonic() + check_every
                 if self._wakeup.stop:
                     break
                 if self._wakeup.reload:
@@ -187,7 +195,6 @@ class Daemon:
             # A scheduler job: the pings stop when the scheduler is stuck, not when a group is.
             self._notifier.watchdog()
             jobs.every("watchdog", self._notifier.watchdog, interval)
-        jobs.every("clock", self._check_clock, self._clock_check)
         log.info(
             "daemon_started",
             config=str(self._path),
