@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.credstore.fakes import shell_helper
+from tests.process import ecrd
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,17 +27,6 @@ if TYPE_CHECKING:
 MINE = "111111111111.dkr.ecr.us-west-2.amazonaws.com"
 THEIRS = "222222222222.dkr.ecr.eu-west-1.amazonaws.com"
 SHARED = "333333333333.dkr.ecr.us-west-2.amazonaws.com"
-
-
-def ecrd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ecrd", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env or os.environ.copy(),
-        check=False,
-    )
 
 
 def write_config(path: Path, emulator: Emulator, *hosts: str) -> Path:

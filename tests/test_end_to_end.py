@@ -8,13 +8,12 @@ Debian's docker-registry, whose htpasswd holds the emulator's password for user 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.process import ecrd
 from tests.registry import REPOSITORY, TAG, LocalRegistry, serving, skopeo, tools_missing
 
 if TYPE_CHECKING:
@@ -55,17 +54,6 @@ registries:
 """
     )
     return config
-
-
-def ecrd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ecrd", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ.copy(),
-        check=False,
-    )
 
 
 def list_tags(

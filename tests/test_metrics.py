@@ -8,7 +8,6 @@ loopback ECR emulator and compare the textfile with its ``expiresAt`` and ``ecrd
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import stat
@@ -28,6 +27,7 @@ from ecrd.errors import ConfigError
 from ecrd.metrics import Metrics
 from ecrd.round import HostResult, RoundResult, run_round
 from ecrd.state import StateStore
+from tests.process import ecrd
 from tests.test_round import FakeTokenSource
 
 if TYPE_CHECKING:
@@ -477,17 +477,6 @@ registries:
     )
     (tmp_path / "textfile").mkdir()
     return config
-
-
-def ecrd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ecrd", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ.copy(),
-        check=False,
-    )
 
 
 class TestRefreshProcess:

@@ -108,7 +108,10 @@ class Rounds:
             for group in config.groups():
                 run = self._runs.get(group.key)
                 at = run.next_at if run is not None and run.next_at is not None else now
-                self._schedule(group, at, restored=run is not None, dispatch=not run_first)
+                # A group due now with run_first goes to run_first below, not to the jobs.
+                self._schedule(
+                    group, at, restored=run is not None, dispatch=run is not None or not run_first
+                )
             if run_first:
                 self.jobs.run_first([g.key for g in due])
             # With groups due, their round records the schedule: a state write now would
@@ -323,7 +326,7 @@ class Rounds:
     ) -> None:
         run = self._runs.get(group.key, GroupRun())
         self._runs[group.key] = dataclasses.replace(run, next_at=at)
-        if dispatch or restored:
+        if dispatch:
             self.jobs.schedule(group.key, at)
         log.info(
             "refresh_scheduled",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ecrd.emulator.server import Emulator
+from tests.process import ecrd
 from tests.registry import REPOSITORY, TAG, LocalRegistry, serving, skopeo, tools_missing
 
 if TYPE_CHECKING:
@@ -177,16 +178,6 @@ def docker_file(tmp_path: Path, document: dict[str, Any]) -> Path:
     path.write_text(json.dumps(document, indent="\t"))
     path.chmod(0o600)  # as docker leaves it: a file others can read is warned about
     return path
-
-
-def ecrd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ecrd", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def list_tags(

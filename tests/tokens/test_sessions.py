@@ -26,20 +26,26 @@ MFA_CONFIG = (
 )
 
 
+@pytest.fixture
+def created(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The service of every botocore client created during the test, in order."""
+    found: list[str] = []
+    original = botocore.session.Session.create_client
+
+    def counting(self, service_name, *args, **kwargs):
+        found.append(service_name)
+        return original(self, service_name, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counting)
+    return found
+
+
 class TestReuse:
     def test_clients_are_created_once_per_group_over_two_rounds(
-        self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+        self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, created: list[str]
     ):
         """Three groups, two rounds: three ECR clients and one STS client, all in round one."""
         monkeypatch.setenv("AWS_ENDPOINT_URL_STS", emulator.url)
-        created: list[str] = []
-        original = botocore.session.Session.create_client
-
-        def counting(self, service_name, *args, **kwargs):
-            created.append(service_name)
-            return original(self, service_name, *args, **kwargs)
-
-        monkeypatch.setattr(botocore.session.Session, "create_client", counting)
         groups = [
             group_of(registry(region="us-west-2", endpoint_url=emulator.url)),
             group_of(registry(region="eu-west-1", endpoint_url=emulator.url)),
@@ -58,17 +64,9 @@ class TestReuse:
         assert 1 == len(emulator.calls(api="sts"))
 
     def test_a_one_round_source_keeps_no_client_but_one_session(
-        self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+        self, emulator: Emulator, created: list[str]
     ):
         """keep_clients=False (ecrd refresh): each client is let go after its call."""
-        created: list[str] = []
-        original = botocore.session.Session.create_client
-
-        def counting(self, service_name, *args, **kwargs):
-            created.append(service_name)
-            return original(self, service_name, *args, **kwargs)
-
-        monkeypatch.setattr(botocore.session.Session, "create_client", counting)
         groups = [
             group_of(registry(region="us-west-2", endpoint_url=emulator.url)),
             group_of(registry(region="eu-west-1", endpoint_url=emulator.url)),
