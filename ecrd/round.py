@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from ecrd.errors import TokenError
+from ecrd.errors import StateError, TokenError
 from ecrd.logs import get_logger
 from ecrd.outputs.apply import apply_outputs
 from ecrd.outputs.shadows import find_shadows
@@ -159,45 +159,100 @@ def _apply(
             )
 
     configured = {h for r in config.registries for h in r.hosts}
-    with store.transaction() as state:
-        applied = apply_outputs(
-            config=config,
-            state=state,
-            logins=logins,
-            others_owned=store.others_owned(),
-            quiet=quiet,
-        )
-        warnings = list(applied.warnings)
-        host_warnings = {h: list(ws) for h, ws in applied.host_warnings.items()}
-        for shadow in find_shadows(hosts=list(logins), outputs=[o.path for o in config.outputs]):
-            (log.info if quiet else log.warning)(
-                "entry_shadowed", host=shadow.host, path=str(shadow.path), reader=shadow.reader
+    results: list[HostResult] | None = None
+    try:
+        with store.transaction() as state:
+            results, warnings, applied = _write(
+                config=config,
+                store=store,
+                state=state,
+                groups=groups,
+                fresh=fresh,
+                logins=logins,
+                failures=failures,
+                configured=configured,
+                now=now,
+                quiet=quiet,
             )
-            warnings.append(shadow.message)
-            host_warnings.setdefault(shadow.host, []).append(shadow.message)
-        # Delegation is unknown where an output could not be read: keep those tokens.
-        unknown = configured if applied.errors else configured - set(logins)
-        store.write_tokens(
-            tokens={h: logins[h] for h in applied.delegated if h in logins},
-            keep=unknown,
-            now=now,
-        )
-        results = _record(
-            config=config,
-            state=state,
-            groups=groups,
-            fresh=fresh,
-            logins=logins,
-            failures=failures,
-            applied=applied,
-            host_warnings=host_warnings,
-            now=now,
-        )
+    except StateError as exc:
+        if results is None or quiet:
+            raise
+        _state_failed(exc)
+        warnings = [*warnings, str(exc)]
     return RoundResult(
         hosts=tuple(results),
         output_errors=dict(applied.errors),
         warnings=tuple(dict.fromkeys(warnings)),
         written=applied.written,
+    )
+
+
+def _write(
+    *,
+    config: Config,
+    store: StateStore,
+    state: State,
+    groups: Sequence[Group],
+    fresh: Collection[GroupKey],
+    logins: Mapping[str, Credentials],
+    failures: Mapping[str, TokenError],
+    configured: set[str],
+    now: datetime,
+    quiet: bool,
+) -> tuple[list[HostResult], list[str], AppliedOutputs]:
+    """The outputs, the tokens file and the state's record of them, in a transaction."""
+    applied = apply_outputs(
+        config=config,
+        state=state,
+        logins=logins,
+        others_owned=store.others_owned(),
+        quiet=quiet,
+    )
+    warnings = list(applied.warnings)
+    host_warnings = {h: list(ws) for h, ws in applied.host_warnings.items()}
+    for shadow in find_shadows(hosts=list(logins), outputs=[o.path for o in config.outputs]):
+        (log.info if quiet else log.warning)(
+            "entry_shadowed", host=shadow.host, path=str(shadow.path), reader=shadow.reader
+        )
+        warnings.append(shadow.message)
+        host_warnings.setdefault(shadow.host, []).append(shadow.message)
+    # Delegation is unknown where an output could not be read: keep those tokens.
+    unknown = configured if applied.errors else configured - set(logins)
+    try:
+        store.write_tokens(
+            tokens={h: logins[h] for h in applied.delegated if h in logins},
+            keep=unknown,
+            now=now,
+        )
+    except StateError as exc:
+        if quiet:
+            raise
+        _state_failed(exc)
+        warnings.append(str(exc))
+    results = _record(
+        config=config,
+        state=state,
+        groups=groups,
+        fresh=fresh,
+        logins=logins,
+        failures=failures,
+        applied=applied,
+        host_warnings=host_warnings,
+        now=now,
+    )
+    return results, warnings, applied
+
+
+def _state_failed(exc: StateError) -> None:
+    """The daemon's round goes on without its state (a full state file system, say).
+
+    The outputs hold the new logins; only ecrd's own record of them (and the helpers' copy
+    of the tokens) is behind, and the next round saves it again.
+    """
+    log.error(
+        "state_failed",
+        error=str(exc),
+        effect="the outputs were written; ecrd saves its state again at the next round",
     )
 
 

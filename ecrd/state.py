@@ -57,6 +57,8 @@ log = get_logger("ecrd")
 # Daemon locks this process holds, by directory: holding one twice is a no-op, not a
 # deadlock (flock conflicts between two descriptors of one process).
 _HELD: set[str] = set()
+# The daemon lock holds its pid padded to this many bytes (see ``_write_pid``).
+_PID_WIDTH = 16
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -245,14 +247,14 @@ class StateStore:
                     f"for {configuration}; stop that one first, or use another configuration"
                 )
                 raise AlreadyRunningError(msg) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            _write_pid(fd, self.directory / DAEMON_LOCK_FILE, os.getpid())
             _HELD.add(key)
             try:
                 yield
             finally:
                 _HELD.discard(key)
-                os.ftruncate(fd, 0)
+                with contextlib.suppress(OSError):  # blanks over bytes it holds: no space needed
+                    os.pwrite(fd, b" " * _PID_WIDTH, 0)
         finally:
             os.close(fd)
 
@@ -371,6 +373,27 @@ def _move_new(source: Path, target: Path) -> bool:
             log.warning("state_migration_failed", path=str(source), error=exc.strerror)
         return False
     return True
+
+
+def _write_pid(fd: int, path: Path, pid: int) -> None:
+    """Write ``pid`` over the daemon lock's first bytes, padded to a fixed width.
+
+    The width never changes and a stop writes blanks over the pid instead of truncating the
+    file, so a restart overwrites bytes the file already holds: that needs no free space, and
+    a daemon restarted while the state file system is full still says which pid it is. A lock
+    file that never held a pid needs a block; when the file system cannot give one, the
+    daemon serves all the same (the lock is held; only the pid is unknown to ``status``).
+    """
+    try:
+        os.pwrite(fd, f"{pid}\n".encode().ljust(_PID_WIDTH), 0)
+        os.ftruncate(fd, _PID_WIDTH)  # an older, longer content: only ever shrinks
+    except OSError as exc:
+        log.error(
+            "state_failed",
+            path=str(path),
+            error=f"cannot write the daemon's pid into {path}: {exc.strerror}",
+            effect="the daemon runs; `ecrd status` cannot tell its pid until it restarts",
+        )
 
 
 def _read_pid(fd: int) -> int | None:
