@@ -29,6 +29,8 @@ from ecrd.config.durations import describe, format_duration
 from ecrd.config.hosts import strip_port
 from ecrd.config.model import Config, MetricsSpec, OutputSpec, RefreshPolicy
 from ecrd.errors import ConfigError
+from ecrd.files import MAX_SIZE
+from ecrd.files.regular import RefusedFileError, read_regular
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -119,7 +121,9 @@ def load_config(
 
 def _read(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, limit=MAX_SIZE)
+    except RefusedFileError as exc:
+        raise ConfigError(_refused(path, exc)) from None
     except FileNotFoundError:
         msg = (
             f"{path}: no configuration file there; create it with a 'registries:' list of"
@@ -136,6 +140,20 @@ def _read(path: Path) -> str:
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         msg = f"{path}:{line}:{column}: not UTF-8 text (byte 0x{raw[exc.start]:02x})"
         raise ConfigError(msg) from None
+
+
+def _refused(path: Path, exc: RefusedFileError) -> str:
+    """Why a configuration path that is no regular file, or is huge, was not read."""
+    if exc.kind is not None:
+        return (
+            f"{path}: cannot read the configuration: it is {exc.kind}, not a regular file;"
+            " ecrd did not open it: name the YAML file itself with -c PATH (or ECRD_CONFIG)"
+        )
+    return (
+        f"{path}: cannot read the configuration: it is larger than {MAX_SIZE // (1 << 20)} MiB"
+        f" ({exc.size} bytes), far more than a configuration holds; ecrd did not read it:"
+        " check that the path names the YAML file"
+    )
 
 
 # --- Checks (step 3) and assembly ---------------------------------------------------------------

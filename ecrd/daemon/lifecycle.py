@@ -28,6 +28,8 @@ from ecrd.daemon.reload import plan_reload
 from ecrd.daemon.rounds import Rounds
 from ecrd.daemon.watch import POLL_SECONDS, ConfigWatch
 from ecrd.errors import ConfigError, EcrdError
+from ecrd.files import MAX_SIZE
+from ecrd.files.regular import read_regular
 from ecrd.logs import get_logger
 from ecrd.metrics import Metrics
 
@@ -345,7 +347,8 @@ def _end_children() -> None:
 
 
 def _read(path: Path) -> bytes | None:
+    """The configuration's bytes; ``None`` when missing, unreadable or refused (a FIFO ...)."""
     try:
-        return path.read_bytes()
-    except OSError:
+        return read_regular(path, limit=MAX_SIZE)
+    except (OSError, EcrdError):
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -878,7 +879,33 @@ class TestDocumentErrors:
         with pytest.raises(ConfigError) as info:
             load_config(tmp_path, env=ENV)
 
-        assert f"{tmp_path}: cannot read the configuration: Is a directory" == str(info.value)
+        assert (
+            f"{tmp_path}: cannot read the configuration: it is a directory, not a regular file;"
+            " ecrd did not open it: name the YAML file itself with -c PATH (or ECRD_CONFIG)"
+        ) == str(info.value)
+
+    def test_fifo_is_refused_without_blocking(self, tmp_path):
+        """A FIFO with no writer in place of the file: a ConfigError at once, not a hang."""
+        path = tmp_path / "config.yaml"
+        os.mkfifo(path)
+        with pytest.raises(ConfigError) as info:
+            load_config(path, env=ENV)
+
+        assert "it is a named pipe (FIFO), not a regular file" in str(info.value)
+
+    def test_file_over_the_size_cap_is_refused_unread(self, tmp_path):
+        """A (sparse) file over 16 MiB is refused from its size, never read."""
+        path = tmp_path / "config.yaml"
+        with path.open("wb") as file:
+            file.truncate(17 * 1024 * 1024)
+        with pytest.raises(ConfigError) as info:
+            load_config(path, env=ENV)
+
+        assert (
+            f"{path}: cannot read the configuration: it is larger than 16 MiB (17825792 bytes),"
+            " far more than a configuration holds; ecrd did not read it: check that the path"
+            " names the YAML file"
+        ) == str(info.value)
 
     def test_not_utf8(self, tmp_path):
         """A file that is not UTF-8 is an error at the offending byte."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from tests.daemon.conftest import (
     EU_HOST,
     SLOW,
+    STOP_SECONDS,
     WAIT,
     WEST_HOST,
     config_yaml,
@@ -131,3 +133,72 @@ with store.hold_daemon_lock():
         pid, recorded, free = json.loads(proc.stdout)
 
         assert (pid, 0, "") == (recorded, free, proc.stderr)
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _link_to_dev_zero(path: Path) -> Path:
+    path.symlink_to("/dev/zero")
+    return path
+
+
+# How to make the odd file, and what ecrd calls it.
+ODD_FILES = [
+    pytest.param((_fifo, "a named pipe (FIFO)"), id="fifo"),
+    pytest.param((_link_to_dev_zero, "a character device"), id="link-to-dev-zero"),
+]
+
+
+class TestConfigurationNotARegularFile:
+    @pytest.mark.parametrize("odd", ODD_FILES)
+    def test_swapped_in_while_running_it_is_rejected_and_a_stop_stays_prompt(
+        self, odd, start_daemon, slow_emulator, config_path, outputs
+    ):
+        """A FIFO or a link to /dev/zero renamed over the configuration: config_rejected.
+
+        The daemon neither blocks opening it nor reads it; SIGTERM still ends it with exit
+        0 within two seconds.
+        """
+        config_path.write_text(
+            config_yaml(
+                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
+            )
+        )
+        daemon = start_daemon(config_path)
+        daemon.wait_for("output_written", path=str(outputs.docker))
+        mark = daemon.mark()
+        make, kind = odd
+
+        make(config_path.with_name("odd")).rename(config_path)
+        rejected = daemon.wait_for("config_rejected", since=mark)
+
+        expected = (
+            f"{config_path}: cannot read the configuration: it is {kind}, not a regular file;"
+            " ecrd did not open it: name the YAML file itself with -c PATH (or ECRD_CONFIG)"
+        )
+        assert [expected] == rejected["errors"]
+        assert 0 == daemon.stop(signal.SIGTERM, timeout=STOP_SECONDS)
+
+    @pytest.mark.parametrize("odd", ODD_FILES)
+    @pytest.mark.parametrize("command", ["run", "refresh", "check-config"])
+    def test_at_start_it_is_a_configuration_error(self, odd, command, config_path):
+        """`run`, `refresh` and `check-config` on a FIFO or a link to /dev/zero: exit 2 at once."""
+        make, kind = odd
+        make(config_path)
+
+        proc = subprocess.run(
+            [sys.executable, "-m", "ecrd", command, "-c", str(config_path)],
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=False,
+        )
+
+        assert (2, f"it is {kind}, not a regular file") == (
+            proc.returncode,
+            proc.stderr.partition("configuration: ")[2].partition(";")[0],
+        )
+        assert "Traceback" not in proc.stderr
