@@ -33,6 +33,10 @@ _JSON_WHITESPACE = " \t\n\r"
 ECRD_HELPER = "ecrd"
 
 _T = TypeVar("_T")
+# The top-level keys docker's ConfigFile reads as Go maps: given twice, their objects merge.
+_DOCKER_MAPS = frozenset(
+    {"auths", "credHelpers", "HttpHeaders", "proxies", "plugins", "aliases", "features"}
+)
 
 
 @dataclass(frozen=True)
@@ -384,9 +388,7 @@ def _parse(data: bytes | None, path: Path) -> dict[str, object]:
         raise OutputError(_unparsable(path, 1, 1, problem))
     # "from None": a JSONDecodeError keeps the whole text, passwords included, in .doc.
     try:
-        document: object = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_finite_float
-        )
+        document = _loads(text)
     except json.JSONDecodeError as exc:
         raise OutputError(_unparsable(path, exc.lineno, exc.colno, exc.msg)) from None
     except _NotJsonError as exc:
@@ -396,6 +398,58 @@ def _parse(data: bytes | None, path: Path) -> dict[str, object]:
     except RecursionError:
         raise OutputError(_unparsable(path, None, None, "nested too deeply")) from None
     return _checked(document, text, path)
+
+
+def _loads(text: str) -> object:
+    """The JSON document in ``text``, a key given twice at the top level read as docker reads it.
+
+    Raises:
+        json.JSONDecodeError: it is not JSON.
+        _NotJsonError: Python's json reads it, docker's does not.
+        ValueError: a number has too many digits.
+        RecursionError: it is nested too deeply.
+    """
+    repeated: dict[int, list[tuple[str, object]]] = {}
+
+    def read_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        read = dict(pairs)
+        if len(read) < len(pairs):
+            repeated[id(read)] = pairs  # alive until the end: its id is not reused
+        return read
+
+    document: object = json.loads(
+        text,
+        object_pairs_hook=read_object,
+        parse_constant=_reject_constant,
+        parse_float=_finite_float,
+    )
+    if isinstance(document, dict) and id(document) in repeated:
+        return _as_docker_reads(repeated[id(document)])
+    return document
+
+
+def _as_docker_reads(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A top-level object with a key given more than once, as docker reads it.
+
+    Go's decoder fills one map for all of them: the objects of ``auths`` (and of the other
+    keys docker reads as maps) merge, a host given twice keeps its last entry; any other
+    key keeps its last value. Each key stays where it first appeared. A later ``auths``
+    that is not an object is an error for docker, and so it is here.
+
+    Raises:
+        _NotJsonError: a repeated ``auths`` is not an object (or null).
+    """
+    document: dict[str, object] = {}
+    for key, value in pairs:
+        old = document.get(key)
+        if key == "auths" and value is not None and not isinstance(value, dict):
+            msg = f'"auths" is given more than once, and one is not an object: {_kind(value)}'
+            raise _NotJsonError(msg)
+        if key in _DOCKER_MAPS and isinstance(old, dict) and isinstance(value, dict):
+            document[key] = {**old, **value}
+        else:
+            document[key] = value
+    return document
 
 
 def _checked(document: object, text: str, path: Path) -> dict[str, object]:
@@ -443,25 +497,34 @@ def _kind(value: object) -> str:
 def _position(text: str, keys: tuple[str, ...]) -> tuple[int, int]:
     """Line and column of the value under ``keys`` in ``text``, a valid JSON document.
 
-    Later duplicates of a key win, as in ``json.loads``.
+    Of keys given more than once, the last one holding the value wins, as docker reads them
+    (the start of the document when none does).
     """
-    decoder = json.JSONDecoder()
-    index = _skip_whitespace(text, 0)
-    for key in keys:
-        index = _skip_whitespace(text, index + 1)  # past "{"
-        found = index
-        while text[index] != "}":
-            name, index = decoder.raw_decode(text, index)
-            index = _skip_whitespace(text, _skip_whitespace(text, index) + 1)  # past ":"
-            if name == key:
-                found = index
-            _, index = decoder.raw_decode(text, index)
-            index = _skip_whitespace(text, index)
-            if text[index] == ",":
-                index = _skip_whitespace(text, index + 1)
-        index = found
+    found = _find(text, _skip_whitespace(text, 0), keys)
+    index = 0 if found is None else found
     line = text.count("\n", 0, index) + 1
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _find(text: str, index: int, keys: tuple[str, ...]) -> int | None:
+    """Where the value under ``keys`` starts, in the value starting at ``index``."""
+    if not keys:
+        return index
+    if text[index] != "{":
+        return None
+    decoder = json.JSONDecoder()
+    found = None
+    index = _skip_whitespace(text, index + 1)  # past "{"
+    while text[index] != "}":
+        name, index = decoder.raw_decode(text, index)
+        index = _skip_whitespace(text, _skip_whitespace(text, index) + 1)  # past ":"
+        if name == keys[0]:
+            found = _find(text, index, keys[1:]) or found
+        _, index = decoder.raw_decode(text, index)
+        index = _skip_whitespace(text, index)
+        if text[index] == ",":
+            index = _skip_whitespace(text, index + 1)
+    return found
 
 
 def _skip_whitespace(text: str, index: int) -> int:

@@ -239,7 +239,15 @@ class TestDockerOutput:
             ),
             (
                 b'{"auths": 1, "auths": {"a": 2}}',
-                'line 1 column 29: "auths" entry "a" must be an object, found a number',
+                '"auths" is given more than once, and one is not an object: a number',
+            ),
+            (
+                b'{"auths": {"a": {}},\n"auths": {"b": 2}}',
+                'line 2 column 16: "auths" entry "b" must be an object, found a number',
+            ),
+            (
+                b'{"auths": {"a": 2},\n"auths": {"b": {}}}',
+                'line 1 column 17: "auths" entry "a" must be an object, found a number',
             ),
             (b'{"a": NaN}', "NaN is not valid JSON"),
             (b'{"a": 1e999}', "the number 1e999 is too large"),
@@ -471,3 +479,61 @@ class TestDockerOutput:
         expected = {**before, "auths": wanted}
         assert list(expected.items()) == list(after.items())
         assert list(wanted.items()) == list(after["auths"].items())
+
+
+class TestDuplicateKeys:
+    """Keys given twice are read as docker reads them (Go fills one map), nothing dropped."""
+
+    def test_two_auths_objects_merge_and_every_entry_is_kept_in_order(self, path, writes):
+        """Both "auths" objects' entries survive a rewrite, in order, beside the other keys."""
+        path.parent.mkdir()
+        path.write_bytes(
+            b'{"auths": {"quay.io": {"auth": "cXVheTox"}, "ghcr.io": {"auth": "Z2g6MQ=="}},\n'
+            b' "psFormat": "table",\n'
+            b' "auths": {"docker.io": {"auth": "ZGs6MQ==", "email": "a@b.c"}},\n'
+            b' "detachKeys": "ctrl-e"}\n'
+        )
+
+        result = output(path).apply(logins={HOST: login()}, remove={})
+
+        expected = {
+            "auths": {
+                "quay.io": {"auth": "cXVheTox"},
+                "ghcr.io": {"auth": "Z2g6MQ=="},
+                "docker.io": {"auth": "ZGs6MQ==", "email": "a@b.c"},
+                HOST: {"auth": auth()},
+            },
+            "psFormat": "table",
+            "detachKeys": "ctrl-e",
+        }
+        assert (True, [dump(expected)]) == (result.written, writes)
+        assert list(expected["auths"]) == list(json.loads(path.read_bytes())["auths"])
+
+    def test_a_host_given_in_both_keeps_its_last_entry_in_its_first_place(self, path):
+        """A host in both objects keeps the later entry whole, as docker does."""
+        path.parent.mkdir()
+        path.write_bytes(
+            b'{"auths": {"quay.io": {"auth": "b2xkOjE=", "email": "old@x"}, "a.io": {}},'
+            b' "auths": {"quay.io": {"auth": "bmV3OjE="}}}'
+        )
+
+        output(path).apply(logins={HOST: login()}, remove={})
+
+        assert {
+            "quay.io": {"auth": "bmV3OjE="},
+            "a.io": {},
+            HOST: {"auth": auth()},
+        } == json.loads(path.read_bytes())["auths"]
+
+    def test_repeated_cred_helpers_merge_too(self, path, monkeypatch, tmp_path):
+        """A credHelpers entry in the first of two objects still routes its host, as in docker."""
+        monkeypatch.setenv("PATH", str(tmp_path / "no-helpers"))
+        path.parent.mkdir()
+        path.write_bytes(
+            b'{"credHelpers": {"' + HOST.encode() + b'": "ecrd"},'
+            b' "credHelpers": {"gcr.io": "gcloud"}, "auths": {}}'
+        )
+
+        result = output(path).apply(logins={HOST: login()}, remove={})
+
+        assert ((HOST,), False) == (result.delegated, result.written)
