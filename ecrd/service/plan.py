@@ -171,6 +171,7 @@ def _install_template(
     *, ecrd: Path, account: Account, config: Path | None, system: System
 ) -> list[Step]:
     user = account.name
+    _refuse_unrunnable(ecrd, account)
     config, found = _system_config(account, config, system)
     template, template_change = write_step(
         system.units / TEMPLATE_UNIT,
@@ -184,16 +185,6 @@ def _install_template(
     )
     shared = config.is_relative_to(system.root / "etc")
     steps = [config_step(config, found=found, owner=None if shared else account, shared=shared)]
-    closed = _closed_directory(ecrd, account)
-    if closed is not None:
-        steps.insert(
-            0,
-            Step.note(
-                f"warning: {user} cannot run {ecrd}: {closed} is closed to {user}; install ecrd "
-                f"where {user} can run it (python3 -m venv /opt/ecrd && /opt/ecrd/bin/pip "
-                "install ecrd), then install the service with that ecrd"
-            ),
-        )
     steps += [template, drop_in]
     changes = (template_change, drop_in_change)
     change = next((c for c in (Change.CHANGED, Change.NEW) if c in changes), Change.SAME)
@@ -245,18 +236,55 @@ def _drop_in(account: Account, config: Path) -> str:
     return render_drop_in(user=account.name, config=config, home=home)
 
 
-def _closed_directory(program: Path, account: Account) -> Path | None:
-    """The first directory on the way to ``program`` (and its target) ``account`` cannot pass.
+def _refuse_unrunnable(ecrd: Path, account: Account) -> None:
+    """Refuse to install a unit ``account`` could not start: it cannot run ``ecrd``.
 
-    A common mistake: ecrd installed with pipx by root lies in /root, closed to other users.
+    A common mistake: ecrd installed by root with pipx or in a virtual environment under
+    /root, closed to other users; the unit would be enabled and fail at every start.
+
+    Raises:
+        ServiceError: ``account`` cannot run ``ecrd`` or its interpreter.
+    """
+    user = account.name
+    for program in (ecrd, _interpreter(ecrd)):
+        closed = None if program is None else _closed(program, account)
+        if program is None or closed is None:
+            continue
+        what = "" if program == ecrd else f"its interpreter {program}: "
+        msg = (
+            f"{user} cannot run {ecrd}: {what}{closed} is closed to {user}, so ecrd@{user} "
+            f"could never start; nothing was installed. Install ecrd where {user} can run it "
+            "(as root: pipx install --global ecrd, which puts it under /opt/pipx; or the "
+            "ecrd .deb, in /opt/ecrd), then run `service install` with that ecrd"
+        )
+        raise ServiceError(msg)
+
+
+def _interpreter(program: Path) -> Path | None:
+    """The interpreter a script's ``#!`` line names, if it names one by an absolute path."""
+    try:
+        with program.open("rb") as file:
+            first = file.readline(4096)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode(errors="replace").split()
+    return Path(words[0]) if words and words[0].startswith("/") else None
+
+
+def _closed(program: Path, account: Account) -> Path | None:
+    """What on the way to ``program`` (and its target) ``account`` cannot pass or run.
+
+    A directory ``account`` may not enter, or the file itself when it may not execute it.
     """
     groups = set(os.getgrouplist(account.name, account.gid))
     for path in (program, program.resolve()):
-        for directory in reversed(path.parents):
+        for step in [*reversed(path.parents), path]:
             try:
-                info = directory.stat()
+                info = step.stat()
             except OSError:
-                return directory
+                return step
             if info.st_uid == account.uid:
                 allowed = info.st_mode & stat.S_IXUSR
             elif info.st_gid in groups:
@@ -264,7 +292,7 @@ def _closed_directory(program: Path, account: Account) -> Path | None:
             else:
                 allowed = info.st_mode & stat.S_IXOTH
             if not allowed:
-                return directory
+                return step
     return None
 
 

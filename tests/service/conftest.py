@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Iterator
 
 _TOOL = """\
 #!/bin/sh
@@ -56,9 +59,22 @@ def tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tools:
 
 
 @pytest.fixture
-def ecrd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The ecrd of the installation under test: a console script next to the running Python."""
-    directory = tmp_path / "venv" / "bin"
+def ecrd(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The ecrd of the installation under test: a console script next to the running Python.
+
+    In a directory of /tmp that every user may enter (pytest's own is closed to them):
+    `service install --systemd-system USER` refuses an ecrd that USER cannot run.
+    """
+    top = Path(tempfile.mkdtemp(prefix="ecrd-install-"))
+    top.chmod(0o755)
+    try:
+        yield _console_script(top, monkeypatch)
+    finally:
+        shutil.rmtree(top)
+
+
+def _console_script(top: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = top / "venv" / "bin"
     directory.mkdir(parents=True)
     script = directory / "ecrd"
     script.write_text("#!/bin/sh\n")

@@ -204,6 +204,38 @@ class TestInTheHome:
         assert [] == list(config_dir.iterdir())
 
 
+class TestInterpreterTheUserCannotRun:
+    @pytest.mark.parametrize("dry_run", [[], ["--dry-run"]], ids=["install", "dry-run"])
+    def test_install_is_refused_and_leaves_nothing(self, user, system, ecrd, tools, dry_run):
+        """Ecrd's interpreter in a 0700 directory of root's (a venv under /root): refused.
+
+        Exit 1 with what to do, whether a dry run or not; no unit, no drop-in, no
+        configuration in the user's home, no systemctl call.
+        """
+        closed = ecrd.parent.parent.parent / "root-only"
+        closed.mkdir(mode=0o700)
+        (closed / "python3").symlink_to(PYTHON)
+        ecrd.write_text(f"#!{closed}/python3\n")
+        # The user cannot run it, for real (setpriv would keep root's capabilities until the
+        # exec, which opens the interpreter: a user's own exec is the proof).
+        with pytest.raises(PermissionError):
+            subprocess.run([str(ecrd)], user=user.uid, group=user.gid, extra_groups=[], check=False)
+
+        result = install(system, "--systemd-system", user.name, *dry_run)
+
+        assert (1, "") == (result.exit_code, result.stdout)
+        assert result.stderr.startswith(
+            f"Error: {user.name} cannot run {ecrd}: its interpreter {closed}/python3: {closed}"
+            f" is closed to {user.name}, so ecrd@{user.name} could never start; nothing was"
+            f" installed. Install ecrd where {user.name} can run it"
+        ), result.stderr
+        assert ([], [], []) == (
+            tools.calls(),
+            sorted(str(p) for p in system.root.rglob("*") if p.is_file()),
+            list(user.home.glob(".config")),
+        )
+
+
 PYTHON = sys.executable  # before the `ecrd` fixture points sys.executable elsewhere
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY_HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"

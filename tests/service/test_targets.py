@@ -716,28 +716,30 @@ class TestInstallTemplate:
             in result.stdout.splitlines()
         )
 
-    @pytest.mark.usefixtures("tools", "as_root")
-    def test_ecrd_the_user_cannot_reach_is_reported_first(self, ecrd, monkeypatch):
-        """An ecrd closed to the user (pipx as root puts it in /root) is warned about first."""
+    @pytest.mark.usefixtures("as_root")
+    @pytest.mark.parametrize("dry_run", [[], ["--dry-run"]], ids=["install", "dry-run"])
+    def test_an_ecrd_the_user_cannot_reach_is_refused(self, ecrd, monkeypatch, etc, tools, dry_run):
+        """An ecrd closed to the user (pipx as root puts it in /root): exit 1, nothing written.
+
+        `--dry-run` says the same.
+        """
         ecrd.parent.parent.chmod(0o700)
         outsider = pwd.struct_passwd(
             ("outsider", "x", 65533, 65533, "", "/nonexistent-ecrd-test", "/bin/sh")
         )
         monkeypatch.setattr(pwd, "getpwnam", {"outsider": outsider}.__getitem__)
 
-        result = run("service", "install", "--systemd-system", "outsider", "--dry-run")
+        result = run("service", "install", "--systemd-system", "outsider", *dry_run)
 
-        first = result.stdout.splitlines()[0]
-        prefix, _, rest = first.partition(": ")
-        closed, _, advice = rest.rpartition(" is closed to outsider; ")
-        closed = closed.removeprefix(f"outsider cannot run {ecrd}: ")
-        expected_advice = (
-            "install ecrd where outsider can run it (python3 -m venv /opt/ecrd &&"
-            " /opt/ecrd/bin/pip install ecrd), then install the service with that ecrd"
+        expected = (
+            f"Error: outsider cannot run {ecrd}: {ecrd.parent.parent} is closed to outsider, so"
+            " ecrd@outsider could never start; nothing was installed. Install ecrd where"
+            " outsider can run it (as root: pipx install --global ecrd, which puts it under"
+            " /opt/pipx; or the ecrd .deb, in /opt/ecrd), then run `service install` with that"
+            " ecrd\n"
         )
-        assert ("warning", expected_advice) == (prefix, advice)
-        assert Path(closed) in ecrd.parents
-        assert 0 == Path(closed).stat().st_mode & 0o001
+        assert (1, expected, "") == (result.exit_code, result.stderr, result.stdout)
+        assert ([], ["systemd", "systemd/system"]) == (tools.calls(), files_under(etc))
 
     @pytest.mark.usefixtures("users", "ecrd", "as_root")
     def test_second_user_shares_the_template(self, etc, tools):
