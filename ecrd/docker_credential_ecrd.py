@@ -4,13 +4,15 @@ With ``"credHelpers": {"HOST": "ecrd"}`` in docker's ``config.json``, docker (an
 skopeo, buildah, Nomad's docker driver) run ``docker-credential-ecrd get`` with the host on
 stdin whenever they need a login. The answer comes from the tokens files that every
 ``ecrd refresh`` and every round of ``ecrd run`` keep fresh, one per configuration under
-the state root (``ecrd.paths``): per host, the entry that expires last. No AWS call, no
-lock.
+the state root (``ecrd.paths``), each holding the current login of every host its
+configuration manages, whatever its outputs: per host, the entry that expires last. No AWS
+call, no lock. The files are read as ecrd reads an output (``ecrd.safe_read``): run as
+root, it never follows another user's link, nor blocks on a FIFO.
 
 It runs on every image pull, so it must start as fast as a bare ``python3``: it imports
-``ecrd.paths`` and built-in modules only, not even ``json`` (whose ``re`` import would
-double its start-up): CPython's ``_json`` accelerator parses and quotes, with ``json`` as
-the fallback elsewhere.
+``ecrd.paths``, ``ecrd.safe_read`` and built-in modules only, not even ``json`` (whose
+``re`` import would double its start-up): CPython's ``_json`` accelerator parses and
+quotes, with ``json`` as the fallback elsewhere.
 
 ``store`` and ``erase`` are accepted and ignored, so that ``docker login`` and
 ``docker logout`` do not fail; ``list`` names the hosts it can serve; ``version`` prints
@@ -24,6 +26,7 @@ import sys
 import time
 
 from ecrd import paths
+from ecrd.safe_read import RefusedFileError, read_regular
 
 # Not from typing, whose import costs more than the rest of this module (mypy knows the idiom).
 TYPE_CHECKING = False
@@ -35,6 +38,17 @@ if TYPE_CHECKING:
 NOT_FOUND = "credentials not found in native keychain"
 MISSING_SERVER_URL = "no credentials server URL"
 USAGE = "Usage: docker-credential-ecrd <store|get|erase|list|version>"
+HELP = f"""{USAGE}
+
+docker's credential helper for the Amazon ECR logins that ecrd keeps fresh. docker, podman,
+skopeo and Nomad run it with a registry host on stdin (`get`); it answers from the
+tokens.json files under ecrd's state directory, never calling AWS. Run it as the user who
+runs ecrd, or give it ecrd's state directory:
+
+  STATE_DIRECTORY            ecrd's state directory (/var/lib/ecrd/USER under ecrd@USER;
+                             default: ~/.local/state/ecrd)
+  ECRD_HELPER_EMPTY_ON_MISS  1: answer empty credentials for hosts ecrd does not manage
+"""
 # Nomad's docker driver runs one helper for every image: a "not found" fails public pulls.
 EMPTY_ON_MISS = "ECRD_HELPER_EMPTY_ON_MISS"
 _TRUE = ("1", "true", "yes", "on")
@@ -73,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 1:
         sys.stdout.write(f"{USAGE}\n")
         return 1
+    if args[0] in ("--help", "-h"):  # as docker-credential-helpers answer them
+        sys.stdout.write(HELP)
+        return 0
+    if args[0] in ("--version", "-v"):
+        args = ["version"]
     try:
         _act(args[0], sys.stdin, sys.stdout, os.environ)
     except _HelperError as exc:
@@ -101,29 +120,27 @@ def _act(action: str, stdin: IO[str], stdout: IO[str], env: Mapping[str, str]) -
         server_url = stdin.read().strip()
         if not server_url:
             raise _HelperError(MISSING_SERVER_URL)
-        host = server_host(server_url).lower()
-        tokens, problems = read_tokens(env)
-        token = tokens.get(host)
+        host = lookup_host(server_url)
+        found = read_tokens(env)
+        token = found.tokens.get(host)
         if token is None:
-            if problems:
-                raise _HelperError(problems[0])
+            if found.problems:
+                raise _HelperError(found.problems[0])
             if env.get(EMPTY_ON_MISS, "").strip().lower() in _TRUE:
                 stdout.write(dumps({"ServerURL": server_url, "Username": "", "Secret": ""}) + "\n")
+                _say(found.nothing_found())
                 return
-            raise _HelperError(NOT_FOUND)
+            raise _HelperError(NOT_FOUND, hint=found.nothing_found())
         if token.expires_at <= time.time():
-            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(token.expires_at))
-            hint = (
-                f"ecrd: the token for {host} expired at {when}; is ecrd running? see `ecrd status`"
-            )
-            raise _HelperError(NOT_FOUND, hint=hint)
+            raise _HelperError(NOT_FOUND, hint=expired_notice(host, token.expires_at))
         answer = {"ServerURL": server_url, "Username": token.username, "Secret": token.secret}
         stdout.write(dumps(answer) + "\n")
     elif action == "list":
         now = time.time()
-        tokens, _ = read_tokens(env)
-        listing = {h: t.username for h, t in sorted(tokens.items()) if t.expires_at > now}
+        found = read_tokens(env)
+        listing = {h: t.username for h, t in sorted(found.tokens.items()) if t.expires_at > now}
         stdout.write(dumps(listing) + "\n")
+        _say(found.nothing_found())
     elif action in ("store", "erase"):
         stdin.read()  # ecrd manages these logins itself: nothing to keep, nothing to fail
     elif action == "version":
@@ -133,50 +150,116 @@ def _act(action: str, stdin: IO[str], stdout: IO[str], env: Mapping[str, str]) -
         raise _HelperError(msg)
 
 
-def read_tokens(env: Mapping[str, str]) -> tuple[dict[str, Token], list[str]]:
+def _say(line: str | None) -> None:
+    if line:
+        sys.stderr.write(f"{line}\n")
+
+
+def lookup_host(server_url: str) -> str:
+    """The key of ``server_url``'s host in a tokens file: as ecrd's configuration writes hosts.
+
+    The configuration keeps a host as given, in lower case (``[::1]:5000``,
+    ``registry.example.internal:5000``); docker, skopeo and the kubelet ask with a URL or an
+    image's host, in any case.
+    """
+    return server_host(server_url).lower()
+
+
+def expired_notice(host: str, expires_at: float) -> str:
+    """The stderr line for a host whose token has expired."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expires_at))
+    return f"ecrd: the token for {host} expired at {when}; is ecrd running? see `ecrd status`"
+
+
+class Found:
+    """What the tokens files under the state root hold: per host the entry expiring last.
+
+    ``problems`` are the files that could not be read, one message each; ``files`` how
+    many tokens files were read; ``looked`` the directories searched, for a message.
+    """
+
+    __slots__ = ("files", "looked", "problems", "root", "tokens", "variable")
+
+    def __init__(self, *, root: str, variable: str | None, looked: list[str]) -> None:
+        self.root = root
+        self.variable = variable  # the environment variable the root came from, if any
+        self.looked = looked
+        self.tokens: dict[str, Token] = {}
+        self.problems: list[str] = []
+        self.files = 0
+
+    def nothing_found(self) -> str | None:
+        """One line saying where no tokens file was found; ``None`` when one was read."""
+        if self.files or self.problems:
+            return None
+        source = (
+            "from STATE_DIRECTORY"
+            if self.variable
+            else f"STATE_DIRECTORY is not set; running as uid {os.geteuid()}"
+        )
+        return (
+            f"ecrd: no {paths.TOKENS_FILE} under {self.root} ({source}): no login of ecrd's "
+            "found; set STATE_DIRECTORY to the state directory of the ecrd that manages "
+            "these hosts (/var/lib/ecrd/USER under ecrd@USER), or run this as its user"
+        )
+
+
+def read_tokens(env: Mapping[str, str], *, directories: Sequence[str] | None = None) -> Found:
     """Host (lower case) -> the entry that expires last, across every configuration.
 
-    Expired entries are kept (their expiry makes the hint); the caller decides. Also
-    returns what could not be read, one message per file, for when nothing is found. A
-    missing file holds nothing (ecrd has not refreshed yet).
+    ``directories`` narrows the search to those state directories (default: the state root
+    and every configuration's directory under it). Expired entries are kept (their expiry
+    makes the hint); the caller decides. A missing file holds nothing (ecrd has not
+    refreshed yet); a file that must not be read (another user's link, a FIFO, a device, a
+    file over 16 MiB) is a problem, read no further.
     """
     root = paths.state_root(env)
-    best: dict[str, Token] = {}
-    problems: list[str] = []
-    # The root itself holds the tokens of an ecrd from before one directory per
-    # configuration, which a daemon started before an upgrade still writes.
-    for directory in (root, *paths.config_state_dirs(root)):
+    if directories is None:
+        # The root itself holds the tokens of an ecrd from before one directory per
+        # configuration, which a daemon started before an upgrade still writes.
+        directories = [root, *paths.config_state_dirs(root)]
+    found = Found(
+        root=root,
+        variable="STATE_DIRECTORY" if env.get("STATE_DIRECTORY") else None,
+        looked=list(directories),
+    )
+    for directory in directories:
         path = os.path.join(directory, paths.TOKENS_FILE)  # noqa: PTH118
         try:
-            with open(path, "rb") as file:  # noqa: PTH123
-                data = file.read()
-        except FileNotFoundError:
+            data = read_regular(path)
+        except RefusedFileError as exc:
+            found.problems.append(str(exc))
             continue
-        except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
-            problems.append(
-                f"cannot read {path}: {reason}; run docker-credential-ecrd as the user who runs ecrd"
-            )
+        if data is None:
             continue
+        found.files += 1
         try:
-            found = parse_tokens(data, path=path)
+            entries = parse_tokens(data, path=path)
         except ValueError:
-            problems.append(f"cannot parse {path}; run `ecrd refresh` to write it again")
+            found.problems.append(f"cannot parse {path}; run `ecrd refresh` to write it again")
             continue
-        for host, token in found.items():
-            held = best.get(host)
+        for host, token in entries.items():
+            held = found.tokens.get(host)
             if held is None or token.expires_at > held.expires_at:
-                best[host] = token
-    return best, problems
+                found.tokens[host] = token
+    return found
 
 
 def parse_tokens(data: bytes, *, path: str) -> dict[str, Token]:
     """The entries of one tokens file; a malformed entry is skipped.
 
+    An entry whose expiry is no Unix seconds ecrd could have written (``NaN``,
+    ``Infinity``, ``1e300``, before 1970 or past the year 9999) is malformed; such a
+    ``refresh_at`` reads as unknown.
+
     Raises:
         ValueError: the file is not a tokens document at all.
     """
-    document = loads(data.decode("utf-8"))
+    try:
+        document = loads(data.decode("utf-8"))
+    except RecursionError:
+        msg = "nested too deep"
+        raise ValueError(msg) from None
     hosts = document.get("hosts") if isinstance(document, dict) else None
     if not isinstance(hosts, dict):
         msg = "not a tokens file"
@@ -187,24 +270,27 @@ def parse_tokens(data: bytes, *, path: str) -> dict[str, Token]:
             continue
         username, secret = entry.get("username"), entry.get("secret")
         expires_at, refresh_at = entry.get("expires_at"), entry.get("refresh_at")
-        if (
-            isinstance(username, str)
-            and isinstance(secret, str)
-            and _is_number(expires_at)
-            and (refresh_at is None or _is_number(refresh_at))
-        ):
+        if isinstance(username, str) and isinstance(secret, str) and _is_time(expires_at):
             found[str(host).lower()] = Token(
                 username=username,
                 secret=secret,
                 expires_at=float(expires_at),  # type: ignore[arg-type]
-                refresh_at=None if refresh_at is None else float(refresh_at),
+                # A refresh time that is no time: not scheduled, as far as anyone can tell.
+                refresh_at=float(refresh_at) if _is_time(refresh_at) else None,  # type: ignore[arg-type]
                 path=path,
             )
     return found
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+# 9999-12-31T23:59:59Z: later is no time a token expires (and what time.gmtime can show).
+_LAST_SECOND = 253402300799
+
+
+def _is_time(value: object) -> bool:
+    """Unix seconds between 1970 and the year 9999 (NaN and infinities are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 0 <= value <= _LAST_SECOND
 
 
 class _Context:

@@ -4,36 +4,33 @@ The kubelet runs it (as named in its ``CredentialProviderConfig``) with a
 ``CredentialProviderRequest`` on stdin whenever it pulls an image that ``matchImages``
 selects, and caches the answer for ``cacheDuration``. ecrd answers from the logins its
 daemon keeps fresh on the node, and never calls AWS: per configuration under the state root
-(``ecrd.paths``), the tokens file first (hosts served through ``docker-credential-ecrd``),
-then the state file's entry for the host, whose ``outputs`` name the docker ``config.json``
-or netrc files that hold the password. Of several configurations, the login that expires
-last wins.
+(``ecrd.paths``), the tokens file, which holds the current login of every host the
+configuration manages, whatever its outputs. Of several configurations, the login that
+expires last wins. The kubelet runs it as root, so it reads nothing else (never a file that
+a state file names) and reads the tokens file as ecrd reads an output
+(``ecrd.safe_read``): no link of another user, no FIFO or device, nothing over 16 MiB.
 
 The cache ends before the daemon's next refresh of the host (``next_refresh_at``), so that
 the kubelet picks up each new token, and in any case half an hour before the token expires,
-so that a pull started from the cache does not outlive its token. Empty answers are not
-cached: a host ecrd starts serving is picked up at the next pull.
+so that a pull started from the cache does not outlive its token, and never longer than a
+token lives (12 hours). Empty answers are not cached: a host ecrd starts serving is picked
+up at the next pull.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ecrd import paths
-from ecrd.docker_credential_ecrd import parse_tokens, server_host
-from ecrd.errors import EcrdError, OutputError
-from ecrd.files import read_file
+from ecrd.docker_credential_ecrd import expired_notice, lookup_host, read_tokens
+from ecrd.errors import EcrdError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
 API_VERSION: Final = "credentialprovider.kubelet.k8s.io/v1"
 REQUEST_KIND: Final = "CredentialProviderRequest"
@@ -42,6 +39,8 @@ RESPONSE_KIND: Final = "CredentialProviderResponse"
 REFRESH_MARGIN: Final = 30.0
 # Without the daemon's schedule: a pull started from the cache has this much of the token left.
 EXPIRY_MARGIN: Final = 30 * 60.0
+# An ECR token lives 12 hours: no answer is cached longer, whatever a tokens file says.
+MAX_CACHE: Final = 12 * 3600
 _SHOWN: Final = 80  # characters of a bad field quoted in an error
 
 
@@ -89,12 +88,11 @@ def answer_request(
     image = read_request(text)
     host = image_host(image)
     now = time.time() if now is None else now
-    login = find_login(host=host, env=os.environ if env is None else env, config=config)
+    login, notice = find_login(host=host, env=os.environ if env is None else env, config=config)
     if login is None:
-        return ProviderAnswer(_response(auth={}, seconds=0))
+        return ProviderAnswer(_response(auth={}, seconds=0), notice)
     if login.expires_at <= now:
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(login.expires_at))
-        notice = f"ecrd: the token for {host} expired at {when}; is ecrd running? see `ecrd status`"
+        notice = expired_notice(host, login.expires_at)
         return ProviderAnswer(_response(auth={}, seconds=0), notice)
     auth = {login.host: {"username": login.username, "password": login.password}}
     return ProviderAnswer(_response(auth=auth, seconds=cache_seconds(login, now=now)))
@@ -111,6 +109,9 @@ def read_request(text: str) -> str:
         document = json.loads(text)
     except ValueError as exc:
         msg = f"the request on stdin is not JSON ({exc}); expected {expected}"
+        raise ProviderRequestError(msg) from None
+    except RecursionError:
+        msg = f"the request on stdin is nested too deep to be a request; expected {expected}"
         raise ProviderRequestError(msg) from None
     if not isinstance(document, dict):
         msg = f"the request on stdin is not a JSON object; expected {expected}"
@@ -136,16 +137,19 @@ def image_host(image: str) -> str:
     name = image.split("@", 1)[0]
     first, slash, _ = name.partition("/")
     if slash and ("." in first or ":" in first or first == "localhost"):
-        return first.lower()
+        return lookup_host(first)
     return "docker.io"
 
 
 def cache_seconds(login: HostLogin, *, now: float) -> int:
-    """How long the kubelet may cache ``login``: until before the next refresh, or expiry."""
+    """How long the kubelet may cache ``login``: until before the next refresh, or expiry.
+
+    Never longer than a token lives (``MAX_CACHE``), never negative.
+    """
     end = login.expires_at - EXPIRY_MARGIN
     if login.refresh_at is not None:
         end = min(end, login.refresh_at - REFRESH_MARGIN)
-    return max(0, int(end - now))
+    return int(max(0.0, min(float(MAX_CACHE), end - now)))
 
 
 def go_duration(seconds: int) -> str:
@@ -169,126 +173,28 @@ def _response(*, auth: dict[str, dict[str, str]], seconds: int) -> dict[str, Any
     }
 
 
-def find_login(*, host: str, env: Mapping[str, str], config: str | None = None) -> HostLogin | None:
-    """The login for ``host`` that expires last, across configurations; None if none."""
-    best: HostLogin | None = None
-    for login in _logins(host=host.lower(), env=env, config=config):
-        if best is None or login.expires_at > best.expires_at:
-            best = login
-    return best
+def find_login(
+    *, host: str, env: Mapping[str, str], config: str | None = None
+) -> tuple[HostLogin | None, str | None]:
+    """The login for ``host`` that expires last, across configurations; None if none.
 
-
-def _logins(*, host: str, env: Mapping[str, str], config: str | None) -> Iterator[HostLogin]:
-    root = paths.state_root(env)
-    # The root itself holds the state of an ecrd from before one directory per configuration.
-    directories = (
-        [root, *paths.config_state_dirs(root)]
-        if config is None
-        else [paths.config_state_dir(root=root, config=config)]
-    )
-    for directory in directories:
-        login = _from_tokens(directory, host) or _from_state(directory, host)
-        if login is not None:
-            yield login
-
-
-def _from_tokens(directory: str, host: str) -> HostLogin | None:
-    path = os.path.join(directory, paths.TOKENS_FILE)  # noqa: PTH118
-    data = _read(path)
-    if data is None:
-        return None
-    try:
-        token = parse_tokens(data, path=path).get(host)
-    except ValueError:
-        return None
+    Also returns a line for stderr when none is found and something is worth saying: no
+    tokens file where it looked, or a tokens file it refused to read.
+    """
+    directories = None
+    if config is not None:
+        root = paths.state_root(env)
+        directories = [paths.config_state_dir(root=root, config=config)]
+    found = read_tokens(env, directories=directories)
+    token = found.tokens.get(host.lower())
     if token is None:
-        return None
-    return HostLogin(
+        notice = found.problems[0] if found.problems else found.nothing_found()
+        return None, notice and (notice if notice.startswith("ecrd: ") else f"ecrd: {notice}")
+    login = HostLogin(
         host=host,
         username=token.username,
         password=token.secret,
         expires_at=token.expires_at,
         refresh_at=token.refresh_at,
     )
-
-
-def _from_state(directory: str, host: str) -> HostLogin | None:
-    """The host's entry in the state file, its password read from an output that holds it."""
-    data = _read(os.path.join(directory, paths.STATE_FILE))  # noqa: PTH118
-    try:
-        document = json.loads(data or b"{}")
-        entries = {str(h).lower(): e for h, e in document.get("hosts", {}).items()}
-        entry = entries.get(host)
-        owned = document.get("owned", {})
-        if not isinstance(entry, dict) or not isinstance(owned, dict):
-            return None
-        expires_at = _unix(entry.get("expires_at"))
-        refresh_at = _unix(entry.get("next_refresh_at"))
-        outputs = [str(p) for p in entry.get("outputs", [])]
-    except (ValueError, TypeError, AttributeError):
-        return None  # ecrd moves a damaged state file aside and writes it again
-    if expires_at is None:
-        return None
-    for output in outputs:
-        kind = owned.get(output, {}).get("type") if isinstance(owned.get(output), dict) else None
-        found = None if kind == "netrc" else _from_docker(output, host)
-        if found is None and kind != "docker":
-            found = _from_netrc(output, host)
-        if found is not None:
-            username, password = found
-            return HostLogin(
-                host=host,
-                username=username,
-                password=password,
-                expires_at=expires_at,
-                refresh_at=refresh_at,
-            )
-    return None
-
-
-def _from_docker(path: str, host: str) -> tuple[str, str] | None:
-    """User and password of ``host`` in a docker config.json, unless docker would not read them."""
-    try:
-        document = json.loads(_read(path) or b"{}")
-        helpers = document.get("credHelpers") or {}
-        if document.get("credsStore") or any(server_host(h).lower() == host for h in helpers):
-            return None  # kept in a credential store (ecrd's own answers through tokens.json)
-        auths = document.get("auths") or {}
-        for key, entry in auths.items():
-            if server_host(key).lower() == host and isinstance(entry, dict) and entry.get("auth"):
-                username, colon, password = (
-                    base64.b64decode(entry["auth"], validate=True).decode().partition(":")
-                )
-                return (username, password) if colon else None
-    except (ValueError, TypeError, AttributeError, binascii.Error):
-        return None
-    return None
-
-
-def _from_netrc(path: str, host: str) -> tuple[str, str] | None:
-    """Login and password of ``host`` (netrc has no ports) in a netrc file."""
-    import netrc  # noqa: PLC0415 - only for hosts written to netrc alone
-
-    if _read(path) is None:  # refuses what is not a regular file before netrc opens it
-        return None
-    try:
-        found = netrc.netrc(path).authenticators(host.rsplit(":", 1)[0] if ":" in host else host)
-    except (netrc.NetrcParseError, OSError):
-        return None
-    if found is None or found[2] is None:
-        return None
-    return found[0], found[2]
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        return read_file(Path(path))
-    except OutputError:
-        return None  # not a regular file, too large, or a link planted by another user
-
-
-def _unix(value: object) -> float | None:
-    if not isinstance(value, str):
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    return login, None

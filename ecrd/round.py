@@ -216,14 +216,10 @@ def _write(
         )
         warnings.append(shadow.message)
         host_warnings.setdefault(shadow.host, []).append(shadow.message)
-    # Delegation is unknown where an output could not be read: keep those tokens.
-    unknown = configured if applied.errors else configured - set(logins)
+    # The consumers' copy holds every managed host's login, whatever the outputs; hosts of
+    # groups not fetched now keep theirs.
     try:
-        store.write_tokens(
-            tokens={h: logins[h] for h in applied.delegated if h in logins},
-            keep=unknown,
-            now=now,
-        )
+        store.write_tokens(tokens=logins, keep=configured - set(logins), now=now)
     except StateError as exc:
         if quiet:
             raise

@@ -9,7 +9,9 @@ daemon); a second one (``daemon.lock``) is held by the one `ecrd run` serving it
 is ever locked in an output's directory.
 
 The tokens file (``tokens.json``, ``0600``) is the one place here that holds secrets: the
-logins of the hosts that docker asks ``docker-credential-ecrd`` for, and only those.
+current login of every host the configuration manages (aliases included), whatever its
+outputs, for the consumers that read nothing else (``docker-credential-ecrd``, the kubelet
+provider).
 
 A state or tokens file that cannot be read as what ecrd wrote (empty, truncated, garbage,
 another shape) is moved aside as ``NAME.corrupt-<UTC time>``, logged ``state_corrupt``, and
@@ -149,10 +151,10 @@ class StateStore:
         keep: Collection[str],
         now: datetime,
     ) -> None:
-        """Rewrite the tokens file that ``docker-credential-ecrd`` reads; call in ``transaction``.
+        """Rewrite the tokens file that the consumers read; call in ``transaction``.
 
-        ``tokens`` are the logins of the hosts served through the helper now; the entries of
-        ``keep`` (hosts whose outputs could not be read this round) stay as they were; every
+        ``tokens`` are the logins fetched for this round's hosts; the entries of ``keep``
+        (managed hosts not fetched this round) stay as they were; every
         other entry goes, and so do expired ones. A file left with no entry is removed. The
         file is replaced atomically, ``0600`` in the ``0700`` state directory, and not
         written when its bytes would not change. A new token's ``refresh_at`` is unknown

@@ -60,11 +60,18 @@ def config_dir(root: Path, name: str) -> Path:
     return directory
 
 
-def write_tokens(directory: Path, host: str, *, expires_at: datetime, refresh_at: datetime | None):
+def write_tokens(
+    directory: Path,
+    host: str,
+    *,
+    expires_at: datetime,
+    refresh_at: datetime | None,
+    secret: str = PASSWORD,
+):
     """A tokens file as ecrd writes it (Unix seconds)."""
     entry = {
         "username": "AWS",
-        "secret": PASSWORD,
+        "secret": secret,
         "expires_at": round(expires_at.timestamp(), 3),
         "refresh_at": None if refresh_at is None else refresh_at.timestamp(),
     }
@@ -114,12 +121,6 @@ def write_docker(path: Path, logins: dict[str, str], **extra: Any) -> Path:
     return path
 
 
-def write_netrc(path: Path, logins: dict[str, str]) -> Path:
-    path.write_text("".join(f"machine {h}\nlogin AWS\npassword {p}\n" for h, p in logins.items()))
-    path.chmod(0o600)
-    return path
-
-
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     return tmp_path / "state"
@@ -152,40 +153,55 @@ class TestAnswers:
         } == result.response
         assert result.notice is None
 
-    def test_password_from_the_docker_output_named_in_the_state(self, root, tmp_path):
-        """A host written to docker's config.json: the password comes from that file."""
-        docker = write_docker(tmp_path / "docker" / "config.json", {HOST: PASSWORD, OTHER: NEWER})
+    def test_a_state_file_naming_an_output_is_never_read(self, root, tmp_path):
+        """Run as root, it reads only tokens.json: a state naming a root-only file gets nothing.
+
+        The state file is written by the user who runs ecrd; following the outputs it names
+        would hand the kubelet any file root can read.
+        """
+        docker = write_docker(tmp_path / "root-only" / "config.json", {HOST: PASSWORD})
+        docker.chmod(0o600)
         write_state(
             config_dir(root, "build"),
-            {HOST: (NOW + timedelta(hours=10), NOW + timedelta(hours=4, minutes=1), [docker])},
+            {HOST: (NOW + timedelta(days=365 * 72), None, [docker])},
             owned={docker: "docker"},
         )
 
         result = answer(root, f"{HOST}/app@{DIGEST}")
 
-        assert "4h0m30s" == result.response["cacheDuration"]
-        assert {HOST: {"username": "AWS", "password": PASSWORD}} == result.response["auth"]
+        assert ({}, "0s") == (result.response["auth"], result.response["cacheDuration"])
 
-    def test_alias_with_a_port_from_a_netrc_output(self, root, tmp_path):
-        """A `hosts:` alias with a port, written only to a netrc (machine without the port)."""
-        netrc = write_netrc(tmp_path / "netrc", {"registry.example.internal": NEWER})
-        write_state(
+    def test_alias_with_a_port_from_the_tokens_file(self, root):
+        """A `hosts:` alias with a port (written only to a netrc) is answered from tokens.json."""
+        write_tokens(
             config_dir(root, "build"),
-            {ALIAS: (NOW + timedelta(hours=12), NOW + timedelta(hours=6), [netrc])},
-            owned={netrc: "netrc"},
+            ALIAS,
+            expires_at=NOW + timedelta(hours=12),
+            refresh_at=NOW + timedelta(hours=6),
+            secret=NEWER,
         )
 
-        result = answer(root, f"{ALIAS}/team/app")
+        result = answer(root, f"{ALIAS.upper()}/team/app")
 
         assert {ALIAS: {"username": "AWS", "password": NEWER}} == result.response["auth"]
 
-    def test_without_a_daemon_the_cache_ends_before_expiry(self, root, tmp_path):
+    def test_ipv6_alias_with_a_port(self, root):
+        """`[::1]:5000` as configured is the key; the image's host finds it."""
+        write_tokens(
+            config_dir(root, "build"),
+            "[::1]:5000",
+            expires_at=NOW + timedelta(hours=12),
+            refresh_at=None,
+        )
+
+        result = answer(root, "[::1]:5000/team/app:1")
+
+        assert {"[::1]:5000": {"username": "AWS", "password": PASSWORD}} == result.response["auth"]
+
+    def test_without_a_daemon_the_cache_ends_before_expiry(self, root):
         """No next refresh known (`ecrd refresh` from cron): cached until half an hour before expiry."""
-        docker = write_docker(tmp_path / "config.json", {HOST: PASSWORD})
-        write_state(
-            config_dir(root, "ci"),
-            {HOST: (NOW + timedelta(hours=12), None, [docker])},
-            owned={docker: "docker"},
+        write_tokens(
+            config_dir(root, "ci"), HOST, expires_at=NOW + timedelta(hours=12), refresh_at=None
         )
 
         result = answer(root, f"{HOST}/app")
@@ -209,16 +225,17 @@ class TestAnswers:
             result.response["auth"][HOST]["password"],
         )
 
-    def test_two_configurations_the_later_expiry_wins(self, root, tmp_path):
+    def test_two_configurations_the_later_expiry_wins(self, root):
         """A host managed by two configurations: the login that expires last."""
         write_tokens(
             config_dir(root, "a"), HOST, expires_at=NOW + timedelta(hours=2), refresh_at=None
         )
-        docker = write_docker(tmp_path / "config.json", {HOST: NEWER})
-        write_state(
+        write_tokens(
             config_dir(root, "b"),
-            {HOST: (NOW + timedelta(hours=9), NOW + timedelta(hours=3), [docker])},
-            owned={docker: "docker"},
+            HOST,
+            expires_at=NOW + timedelta(hours=9),
+            refresh_at=NOW + timedelta(hours=3),
+            secret=NEWER,
         )
 
         result = answer(root, f"{HOST}/app")
@@ -237,17 +254,6 @@ class TestAnswers:
         result = answer(root, f"{HOST}/app", config=str(chosen))
 
         assert {} == result.response["auth"]
-
-    def test_credential_store_in_the_docker_file_is_not_read_around(self, root, tmp_path):
-        """Under credsStore docker ignores `auths`: a stale entry there is not served."""
-        docker = write_docker(tmp_path / "config.json", {HOST: PASSWORD}, credsStore="pass")
-        write_state(
-            config_dir(root, "ci"),
-            {HOST: (NOW + timedelta(hours=12), None, [docker])},
-            owned={docker: "docker"},
-        )
-
-        assert {} == answer(root, f"{HOST}/app").response["auth"]
 
 
 class TestNoCredentials:

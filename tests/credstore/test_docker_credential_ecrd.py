@@ -177,11 +177,15 @@ class TestGet:
 
         assert (1, NOT_FOUND, "") == helper("get", stdin="ghcr.io")
 
-    @pytest.mark.usefixtures("root")
-    def test_no_tokens_file_yet(self):
-        """Before ecrd's first refresh nothing is found, and list is empty."""
-        assert (1, NOT_FOUND, "") == helper("get", stdin=HOST)
-        assert (0, "{}\n", "") == helper("list")
+    def test_no_tokens_file_yet(self, root):
+        """No tokens file where it looked: not found, list empty, one stderr line naming where."""
+        get = helper("get", stdin=HOST)
+        listed = helper("list")
+
+        assert ((1, NOT_FOUND), (0, "{}\n")) == (get[:2], listed[:2])
+        for _, _, err in (get, listed):
+            (line,) = err.splitlines()
+            assert line.startswith(f"ecrd: no tokens.json under {root} (from STATE_DIRECTORY)")
 
     @pytest.mark.usefixtures("root")
     def test_get_without_a_server_url(self):
@@ -230,12 +234,25 @@ class TestEmptyOnMiss:
 
         assert (1, NOT_FOUND, 1) == (code, out, len(err.splitlines()))
 
-    @pytest.mark.usefixtures("root")
-    def test_without_the_switch_not_found_as_today(self):
+    def test_without_the_switch_not_found_as_today(self, root):
         """Unset or 0: docker's not-found answer."""
+        write_tokens(root, "ci", {HOST: 3600})
+
         assert (1, NOT_FOUND, "") == helper(
             "get", stdin="docker.io", env={credential_helper.EMPTY_ON_MISS: "0"}
         )
+
+    def test_no_tokens_file_still_empty_but_says_where_it_looked(self, tmp_path):
+        """A mistyped STATE_DIRECTORY: the same empty answer, and one line on stderr."""
+        typo = tmp_path / "var" / "lib" / "ecdr" / "ci"
+
+        code, out, err = helper(
+            "get", stdin="docker.io", env={**self.ON, "STATE_DIRECTORY": str(typo)}
+        )
+
+        assert (0, '{"ServerURL":"docker.io","Username":"","Secret":""}\n') == (code, out)
+        assert 1 == len(err.splitlines())
+        assert f"under {typo} (from STATE_DIRECTORY)" in err
 
 
 class TestOtherActions:
@@ -262,6 +279,20 @@ class TestOtherActions:
     def test_version(self):
         """The version action prints program, package and version, as docker's helpers do."""
         assert (0, f"docker-credential-ecrd (ecrd) {ecrd.__version__}\n", "") == helper("version")
+
+    @pytest.mark.parametrize("flag", ["--help", "-h"])
+    def test_help_is_a_usage_text_exit_0(self, flag):
+        """--help and -h print the usage, the actions and the variables read, exit 0."""
+        code, out, err = helper(flag)
+
+        assert (0, "") == (code, err)
+        assert credential_helper.USAGE == out.splitlines()[0]
+        assert ("STATE_DIRECTORY" in out, "ECRD_HELPER_EMPTY_ON_MISS" in out) == (True, True)
+
+    @pytest.mark.parametrize("flag", ["--version", "-v"])
+    def test_version_flags(self, flag):
+        """--version and -v answer as the version action does."""
+        assert helper("version") == helper(flag)
 
     def test_unknown_action_and_usage(self):
         """A wrong action or argument count exits 1 with the helpers' usual messages."""
@@ -323,7 +354,7 @@ class TestImports:
 
         top = {name.split(".")[0] for name in loaded}
         assert {"ecrd"} == top - set(sys.stdlib_module_names)
-        assert {"ecrd", "ecrd.paths", "ecrd.docker_credential_ecrd"} == {
+        assert {"ecrd", "ecrd.paths", "ecrd.safe_read", "ecrd.docker_credential_ecrd"} == {
             n for n in loaded if n.startswith("ecrd")
         }
         assert set() == loaded & {"json", "re", "typing", "datetime", "importlib.metadata"}

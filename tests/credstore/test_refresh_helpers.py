@@ -227,8 +227,8 @@ SERVED = {"credHelpers": {WEST.hosts[0]: "ecrd", EAST.hosts[0]: "ecrd"}}
 
 
 class TestTokensFile:
-    def test_only_hosts_served_by_the_ecrd_helper_are_written_0600(self, docker, state_dir):
-        """tokens.json holds the hosts docker asks docker-credential-ecrd for, and no other."""
+    def test_every_managed_host_is_written_0600_whatever_the_outputs(self, docker, state_dir):
+        """tokens.json holds every managed host's login, in `auths` or sent to a helper alike."""
         docker_config(docker, {"credHelpers": {WEST.hosts[0]: "ecrd"}})
         source = FakeTokenSource()
 
@@ -236,30 +236,29 @@ class TestTokensFile:
 
         expiry = (NOW + timedelta(hours=12)).timestamp()
         assert {
-            WEST.hosts[0]: {
+            registry.hosts[0]: {
                 "username": "AWS",
-                "secret": source.password("us-west-2"),
+                "secret": source.password(registry.region),
                 "expires_at": expiry,
                 "refresh_at": None,
-            },
+            }
+            for registry in (WEST, EAST)
         } == tokens(state_dir)
         assert (0o600, 0o700) == (
             stat.S_IMODE((state_dir / TOKENS_FILE).stat().st_mode),
             stat.S_IMODE(state_dir.stat().st_mode),
         )
 
-    def test_no_file_without_a_served_host_and_removed_when_none_is_left(self, docker, state_dir):
-        """Without credHelpers naming ecrd there is no tokens file; one left over goes."""
+    def test_written_with_docker_auths_only_and_removed_when_no_host_is_left(
+        self, docker, state_dir
+    ):
+        """The default docker output (no helper named) gets a tokens file; no host, no file."""
         refresh(docker, state_dir, FakeTokenSource(), WEST)
-        absent = (state_dir / TOKENS_FILE).exists()
-        docker_config(docker, SERVED)
-        refresh(docker, state_dir, FakeTokenSource(), WEST)
-        present = (state_dir / TOKENS_FILE).exists()
-        docker_config(docker, {})
+        present = [*tokens(state_dir)]
 
-        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        refresh(docker, state_dir, FakeTokenSource())
 
-        assert (False, True, False) == (absent, present, (state_dir / TOKENS_FILE).exists())
+        assert ([WEST.hosts[0]], False) == (present, (state_dir / TOKENS_FILE).exists())
 
     def test_a_failing_group_keeps_its_last_token(self, docker, state_dir):
         """A group that fails this round keeps its entry; the others get their new token."""
