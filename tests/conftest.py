@@ -12,6 +12,8 @@ import structlog
 
 from ecrd.emulator.server import Emulator
 from ecrd.logs import reset_logging
+from tests.dockerd import Dockerd
+from tests.dockerd import why_not as dockerd_missing
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -114,3 +116,19 @@ def moto_url() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
+    """The real docker engine on a private socket, for the session; skips where it cannot run."""
+    reason = dockerd_missing()
+    if reason:
+        pytest.skip(reason)
+    engine = Dockerd(tmp_path_factory.mktemp("dockerd"))
+    failed = engine.start()
+    if failed:
+        pytest.skip(f"dockerd cannot start here: {failed}")
+    try:
+        yield engine
+    finally:
+        engine.stop()
