@@ -51,10 +51,13 @@ def cli() -> None:
 def refresh(ctx: click.Context) -> None:
     """Refresh every registry once now, write the outputs, and exit.
 
-    One attempt per group, no retry. Exit status: 0 all refreshed, 1 any registry or output
-    failed (or a login written where its clients do not read it), 2 bad configuration.
+    One attempt per group, no retry. With `ecrd run` serving the configuration, that daemon
+    refreshes (its environment, state and metrics) and this prints its round. Exit status:
+    0 all refreshed, 1 any registry or output failed (or a login written where its clients
+    do not read it), 2 bad configuration.
     """
     from ecrd.config import load_config  # noqa: PLC0415 -- see the module's docstring
+    from ecrd.daemon.control import answer_timeout, request_refresh  # noqa: PLC0415
     from ecrd.round import run_round  # noqa: PLC0415
     from ecrd.state import StateStore  # noqa: PLC0415
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
@@ -62,6 +65,16 @@ def refresh(ctx: click.Context) -> None:
     set_up_logging(ctx, default_level="warning")
     path = config_path(ctx)
     config = load_config(path)
+    store = StateStore.for_config(path)
+    # One writer per configuration: the daemon serving it, when there is one.
+    served = request_refresh(
+        config_path=path,
+        state_dir=store.directory,
+        timeout=answer_timeout(config.refresh.attempt_timeout.total_seconds()),
+    )
+    if served is not None:
+        _print_round(config, served)
+        sys.exit(0 if served.ok else 1)
     # The modules and the configuration live to the end: out of the cyclic collector's
     # sight. And botocore's many small objects set it off hundreds of times per round at
     # Python's default threshold (700): a sixth of a 1,000-registry refresh's CPU. A
@@ -73,7 +86,7 @@ def refresh(ctx: click.Context) -> None:
     result = run_round(
         config=config,
         source=EcrTokenSource(attempt_timeout=config.refresh.attempt_timeout, keep_clients=False),
-        store=StateStore.for_config(path),
+        store=store,
     )
     _print_round(config, result)
     textfile = config.metrics.textfile
@@ -155,13 +168,20 @@ def _print_round(config: Config, result: RoundResult) -> None:
 
 @cli.command()
 @common_options
+@click.option(
+    "--wait-for-valid-config",
+    is_flag=True,
+    help="At start, wait for a valid configuration instead of exiting 2 (the launchd agent).",
+)
 @click.pass_context
-def run(ctx: click.Context) -> None:
+def run(ctx: click.Context, *, wait_for_valid_config: bool) -> None:
     """Run the daemon in the foreground: refresh ahead of expiry, reload on change.
 
     Stops on SIGTERM or SIGINT (exit 0); SIGHUP reloads. Exit 2 when the configuration is
-    invalid at start.
+    invalid at start (unless --wait-for-valid-config); exit 1 when another `ecrd run`
+    already serves the configuration.
     """
+    from ecrd.daemon.control import serve_configuration  # noqa: PLC0415
     from ecrd.daemon.lifecycle import Daemon  # noqa: PLC0415 -- see the module's docstring
     from ecrd.state import StateStore  # noqa: PLC0415
     from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
@@ -169,8 +189,14 @@ def run(ctx: click.Context) -> None:
     set_up_logging(ctx, default_level="info")
     path = config_path(ctx)
     store = StateStore.for_config(path)
-    daemon = Daemon(config_path=path, source=EcrTokenSource(), store=store)
-    with store.hold_daemon_lock():
+    with serve_configuration(store=store, config_path=path) as control:
+        daemon = Daemon(
+            config_path=path,
+            source=EcrTokenSource(),
+            store=store,
+            control=control,
+            wait_for_valid_config=wait_for_valid_config,
+        )
         code = daemon.run()
     deadline = sys.modules.get("ecrd.tokens.deadline")
     if deadline is not None:

@@ -78,3 +78,7 @@ class ServiceError(EcrdError):
 
 class AlreadyRunningError(EcrdError):
     """Another `ecrd run` already serves this configuration (one daemon per configuration)."""
+
+
+class ControlError(EcrdError):
+    """The daemon serving a configuration did not carry out a request (`ecrd refresh`)."""

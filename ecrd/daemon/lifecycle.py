@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from ecrd.config import load_config
 from ecrd.config.model import Config
+from ecrd.daemon.control import ControlServer
 from ecrd.daemon.login import DesktopNotice, sso_cache_dir
 from ecrd.daemon.notify import Notifier
 from ecrd.daemon.reload import plan_reload
@@ -34,6 +35,7 @@ from ecrd.logs import get_logger
 from ecrd.metrics import Metrics
 
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
     from types import FrameType
 
@@ -113,6 +115,8 @@ class Daemon:
         notice: DesktopNotice | None = None,
         metrics: Metrics | None = None,
         watch_poll: float = POLL_SECONDS,
+        control: socket.socket | None = None,
+        wait_for_valid_config: bool = False,
     ) -> None:
         self._path = config_path
         self._store = store
@@ -126,6 +130,12 @@ class Daemon:
         self._started = False  # READY=1 sent: a reload is announced with RELOADING=1
         self._clock_offset = time.time() - time.monotonic()
         self._stop_serving: Callable[[], None] | None = None
+        # An invalid file at start is waited for (as a missing one) instead of exit 2: for
+        # launchd, which would start ecrd again and again while the file stays wrong.
+        self._wait_for_valid_config = wait_for_valid_config
+        self._rejected_at_start: bytes | None = None
+        self._control = control
+        self._control_server: ControlServer | None = None
         self.rounds = Rounds(
             config_path=config_path,
             source=source,
@@ -181,7 +191,8 @@ class Daemon:
         ``run_jobs=False`` leaves the scheduler paused: a test runs the jobs by hand.
 
         Raises:
-            ConfigError: the configuration exists but is invalid.
+            ConfigError: the configuration exists but is invalid (unless the daemon was
+                made to wait for a valid one).
             EcrdError: the metrics port is in use (exit code 2).
         """
         config = self._load_at_start()
@@ -206,7 +217,7 @@ class Daemon:
         )
         self._watch.start()
         self._login_watch.start()
-        if _read(self._path) != self._config_text:
+        if _read(self._path) not in (self._config_text, self._rejected_at_start):
             # Created or changed between the load and the start of the watch, unseen by it.
             self._wakeup.set("reload")
         ready = self.rounds.begin(config, self._read_state(), run_first=run_jobs)
@@ -217,10 +228,16 @@ class Daemon:
         jobs.start(paused=not run_jobs)
         if ready is not None:
             self._notifier.ready(ready)
+        if self._control is not None:
+            # `ecrd refresh` beside the daemon: this daemon refreshes, in one round.
+            self._control_server = ControlServer(self._control, refresh=self.rounds.refresh_now)
+            self._control_server.start()
 
     def stop(self) -> None:
         """Stop scheduling and watching; wait briefly for a write in progress."""
         log.info("daemon_stopping")
+        if self._control_server is not None:
+            self._control_server.stop()
         self._notifier.stopping()
         self._watch.stop()
         self._login_watch.stop()
@@ -277,10 +294,16 @@ class Daemon:
     def _load_at_start(self) -> Config:
         try:
             config = load_config(self._path)
-        except ConfigError:
+        except ConfigError as exc:
             if self._path.exists():
                 self._metrics.observe_config(valid=False)
-                raise
+                if not self._wait_for_valid_config:
+                    raise
+                log.error("config_rejected", config=str(self._path), errors=list(exc.errors))
+                self._rejected = True
+                self._rejected_at_start = _read(self._path)
+                self._record_config_error(str(exc))
+                return Config(path=self._path)
             # Not there yet (a ConfigMap still mounting, a laptop before setup): wait for it.
             log.warning("config_missing", config=str(self._path))
             self._metrics.observe_config(valid=False)

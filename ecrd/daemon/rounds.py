@@ -12,6 +12,7 @@ import dataclasses
 import gc
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ecrd.config.model import Config
@@ -25,8 +26,8 @@ from ecrd.daemon.groups import (
     schedule,
     summary,
 )
-from ecrd.daemon.jobs import Jobs
-from ecrd.errors import EcrdError, TokenError
+from ecrd.daemon.jobs import MAX_POOL, Jobs
+from ecrd.errors import ControlError, EcrdError, TokenError
 from ecrd.logs import get_logger
 from ecrd.round import RoundResult, apply_round
 
@@ -53,6 +54,7 @@ STOP_GRACE_SECONDS = 1.2
 # in one round: one write per output instead of one per group. A hung group delays the
 # others' write by no more than this.
 GATHER_SECONDS = 0.5
+_STOPPING = "the daemon is stopping; run `ecrd refresh` again once it has stopped"
 
 
 class Rounds:
@@ -195,6 +197,43 @@ class Rounds:
         self._written.notify_all()
         self.first_written.set()
         return self._first_round_done(list(gathered)), self.summary()
+
+    def refresh_now(self) -> RoundResult:
+        """Fetch every group now and write them in one round (`ecrd refresh` beside the daemon).
+
+        Each group is then scheduled as after any attempt of its own.
+
+        Raises:
+            ControlError: the daemon is stopping, or the round could not be written.
+        """
+        with self.lock:
+            if self._stopped:
+                raise ControlError(_STOPPING)
+            groups = self.config.groups()
+            timeout = self.config.refresh.attempt_timeout
+        with ThreadPoolExecutor(max_workers=min(max(len(groups), 1), MAX_POOL)) as pool:
+            results = list(pool.map(lambda g: self._fetcher.fetch(g, timeout=timeout), groups))
+        with self.lock:
+            if self._stopped or any(r is None for r in results):
+                raise ControlError(_STOPPING)
+            fetched = {g.key: r for g, r in zip(groups, results, strict=True) if r is not None}
+            # A reload may have changed or removed a group while it was fetched.
+            live = {g.key: c for g in groups if (c := self._group(g.key)) is not None}
+            result = self._round(
+                list(live.values()), {k: fetched[k] for k in live}, fresh=list(live)
+            )
+            for key, group in live.items():
+                self._after(group, fetched[key], result)
+            self._record_schedule()
+            self._written.notify_all()
+            ready, summary = self._first_round_done(list(live)), self.summary()
+        self._notifier.status(summary)
+        if ready is not None:
+            self._notifier.ready(ready)
+        if result is None:
+            msg = "the round could not be written; the daemon's log says why (round_failed)"
+            raise ControlError(msg)
+        return result
 
     def apply_plan(self, new: Config, plan: ReloadPlan) -> str:
         """Swap in ``new`` and carry out ``plan``; returns the status line."""

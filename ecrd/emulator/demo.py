@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import structlog
 
+from ecrd.daemon.control import serve_configuration
 from ecrd.daemon.lifecycle import Daemon
 from ecrd.emulator.server import Emulator
 from ecrd.logs import configure_logging
@@ -44,12 +45,14 @@ def run_demo(*, token_lifetime: timedelta, directory: Path | None) -> int:
         with Emulator(token_lifetime=token_lifetime) as emulator, _demo_environment(root):
             config = _write_config(root, emulator.url, token_lifetime)
             _banner(root, config, emulator.url, token_lifetime)
-            daemon = Daemon(
-                config_path=config,
-                source=EcrTokenSource(),
-                store=StateStore.for_config(config),  # under STATE_DIRECTORY, set above
-            )
-            code = daemon.run()
+            store = StateStore.for_config(config)  # under STATE_DIRECTORY, set above
+            # The configuration's daemon, as `ecrd run` is: `ecrd status` says it runs, and
+            # `ecrd refresh -c` has it refresh.
+            with serve_configuration(store=store, config_path=config) as control:
+                daemon = Daemon(
+                    config_path=config, source=EcrTokenSource(), store=store, control=control
+                )
+                code = daemon.run()
     finally:
         if directory is None:
             shutil.rmtree(root, ignore_errors=True)

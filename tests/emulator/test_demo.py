@@ -157,6 +157,27 @@ class TestDemoConsole:
         hosts = {h["host"] for h in json.loads(done.stdout)["hosts"]}
         assert {"123456789012.dkr.ecr.us-east-1.amazonaws.com"} <= hosts
 
+    def test_status_pasted_from_the_banner_says_the_daemon_runs(self, tmp_path: Path):
+        """The demo is its configuration's daemon: the pasted `ecrd status` says it runs."""
+        proc, lines = start_demo("--directory", str(tmp_path), log_format=())
+        try:
+            seen = lines_until(lines, lambda line: "token_refreshed" in line and "2 hosts" in line)
+            (status,) = [line.strip() for line in seen if " status -c " in line]
+            done = subprocess.run(
+                ["/bin/sh", "-c", status],
+                env=os.environ.copy(),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)
+
+        first = done.stdout.splitlines()[0]
+        assert f"daemon: running (pid {proc.pid})" in first
+
     def test_ctrl_c_says_the_files_are_removed_and_how_to_keep_them(self):
         """Without --directory, the last line says what was removed and how to keep it."""
         proc, lines = start_demo(log_format=())

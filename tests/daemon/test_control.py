@@ -1,0 +1,283 @@
+"""One writer and one daemon per configuration: `ecrd refresh` and `ecrd run` beside a daemon.
+
+The daemon is the real `ecrd run` as a process; `ecrd refresh` and the second `ecrd run`
+are real processes too, run with an environment of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ecrd.daemon import control
+from ecrd.emulator.server import Fault
+from ecrd.state import StateStore
+from tests.daemon.conftest import (
+    EU_HOST,
+    SLOW,
+    WAIT,
+    WEST_HOST,
+    config_yaml,
+    ecrd_status,
+)
+
+# Holds an abstract socket's name (argv[1], without its leading NUL) until killed.
+_SQUAT = (
+    "import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(chr(0) + sys.argv[1]);"
+    " s.listen(); print('bound', flush=True); s.accept(); s.accept()"
+)
+_SUCCESS = re.compile(
+    r'^ecrd_refresh_attempts_total\{[^}]*result="success"[^}]*\} (\S+)$', re.MULTILINE
+)
+
+
+def successes(textfile: Path) -> float:
+    """The sum of the success counters in a textfile."""
+    return sum(float(v) for v in _SUCCESS.findall(textfile.read_text()))
+
+
+def without_credentials(tmp_path: Path) -> dict[str, str]:
+    """An environment in which no AWS identity is found: a manual run there fails."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "no-credentials")
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
+    return env
+
+
+def ecrd_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Ecrd as another process, with ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "ecrd", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+class TestRefreshBesideTheDaemon:
+    def test_the_daemon_refreshes_with_its_environment_state_and_metrics(
+        self, start_daemon, slow_emulator, config_path, outputs, tmp_path
+    ):
+        """`ecrd refresh` where no identity is found still exits 0 with the daemon's round.
+
+        The daemon made the calls (two groups: two more calls), its state records no
+        failure, and its textfile's success counter only grows.
+        """
+        textfile = tmp_path / "metrics" / "ecrd.prom"
+        config_path.write_text(
+            config_yaml(
+                endpoint=slow_emulator.url,
+                registries=[WEST_HOST, EU_HOST],
+                outputs=outputs,
+                refresh=SLOW,
+            )
+            + f"metrics:\n  textfile: {textfile}\n"
+        )
+        daemon = start_daemon(config_path)
+        # Two at start, two once the first round (and its metrics) is written.
+        daemon.wait_for("refresh_scheduled", count=4)
+        before = successes(textfile)
+
+        done = ecrd_command("refresh", "-c", str(config_path), env=without_credentials(tmp_path))
+        status = ecrd_status("-c", str(config_path))
+
+        assert (0, "") == (done.returncode, done.stderr)
+        assert sorted([EU_HOST, WEST_HOST]) == sorted(
+            line.split()[0] for line in done.stdout.splitlines()
+        )
+        assert 4 == len(slow_emulator.calls(api="ecr"))
+        assert 1 == len(daemon.find("refresh_requested"))
+        assert 0 == status.returncode, status.stdout + status.stderr
+        assert before + 2 == successes(textfile)
+        assert 0 == daemon.stop()
+
+    def test_a_failure_in_the_daemon_s_round_exits_1(
+        self, start_daemon, slow_emulator, config_path, outputs
+    ):
+        """The daemon's round fails (ECR refuses): `ecrd refresh` prints it and exits 1."""
+        config_path.write_text(
+            config_yaml(
+                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
+            )
+        )
+        daemon = start_daemon(config_path)
+        daemon.wait_for("output_written", path=str(outputs.netrc))
+        slow_emulator.inject(Fault(kind="access_denied", count=1))
+
+        done = ecrd_command("refresh", "-c", str(config_path), env=dict(os.environ))
+
+        assert 1 == done.returncode
+        assert done.stdout.startswith(f"{WEST_HOST}  FAILED")
+        assert 0 == daemon.stop()
+
+    def test_without_a_daemon_refresh_refreshes_by_itself(
+        self, slow_emulator, config_path, outputs, tmp_path
+    ):
+        """No daemon: the manual run uses its own environment (here: no identity, exit 1)."""
+        config_path.write_text(
+            config_yaml(
+                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
+            )
+        )
+
+        done = ecrd_command("refresh", "-c", str(config_path), env=without_credentials(tmp_path))
+
+        assert 1 == done.returncode
+        assert 0 == len(slow_emulator.calls(api="ecr"))
+
+    def test_a_bad_configuration_exits_2_without_asking_the_daemon(
+        self, start_daemon, slow_emulator, config_path, outputs
+    ):
+        """The file turned invalid under a running daemon: exit 2, as without one."""
+        config_path.write_text(
+            config_yaml(
+                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
+            )
+        )
+        daemon = start_daemon(config_path)
+        daemon.wait_for("output_written", path=str(outputs.netrc))
+        bad = config_path.with_name("bad.yaml")
+        bad.write_text("registries: [not a host\n")
+
+        done = ecrd_command("refresh", "-c", str(bad), env=dict(os.environ))
+
+        assert 2 == done.returncode
+        assert 0 == len(daemon.find("refresh_requested"))
+        assert 0 == daemon.stop()
+
+
+class TestOneDaemonPerConfiguration:
+    def test_another_state_directory_does_not_make_a_second_daemon(
+        self, start_daemon, slow_emulator, config_path, outputs, tmp_path
+    ):
+        """A second `ecrd run` with its own STATE_DIRECTORY exits 1: `already running (pid N)`."""
+        config_path.write_text(
+            config_yaml(
+                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
+            )
+        )
+        first = start_daemon(config_path, env={"STATE_DIRECTORY": str(tmp_path / "one")})
+        first.wait_for("output_written", path=str(outputs.netrc))
+
+        second = ecrd_command(
+            "run",
+            "-c",
+            str(config_path),
+            "--log-format",
+            "json",
+            env={**os.environ, "STATE_DIRECTORY": str(tmp_path / "two")},
+        )
+
+        assert 1 == second.returncode
+        assert f"Error: already running (pid {first.proc.pid})" in second.stderr
+        assert "daemon_started" not in second.stderr
+        assert 1 == len(slow_emulator.calls(api="ecr"))
+        assert 0 == first.stop()
+
+    def test_a_killed_daemon_leaves_no_lock_behind(
+        self, start_daemon, slow_emulator, config_path, outputs
+    ):
+        """After SIGKILL, the next `ecrd run` starts: the lock died with the process."""
+        config_path.write_text(
+            config_yaml(
+                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
+            )
+        )
+        first = start_daemon(config_path)
+        first.wait_for("output_written", path=str(outputs.netrc))
+        first.stop(signal.SIGKILL)
+
+        second = start_daemon(config_path)
+
+        second.wait_for("daemon_started")
+        assert 0 == second.stop()
+
+    def test_a_name_taken_by_another_user_is_not_a_daemon(
+        self, start_daemon, slow_emulator, config_path, outputs, tmp_path
+    ):
+        """Another uid holding the socket's name: the daemon runs on and says so in its log.
+
+        `ecrd refresh` does not talk to that process: it refreshes by itself.
+        """
+        if os.geteuid() != 0:
+            pytest.skip("needs root to hold the name as another uid")
+        config_path.write_text(
+            config_yaml(
+                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
+            )
+        )
+        name = control.address(config_path=config_path, state_dir=tmp_path)
+        squatter = subprocess.Popen(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                _SQUAT,
+                name.removeprefix("\0"),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert squatter.stdout is not None
+            assert "bound\n" == squatter.stdout.readline()
+            daemon = start_daemon(config_path)
+            unavailable = daemon.wait_for("control_unavailable")
+            daemon.wait_for("output_written", path=str(outputs.netrc))
+
+            done = ecrd_command("refresh", "-c", str(config_path), env=dict(os.environ))
+        finally:
+            squatter.kill()
+            squatter.wait(timeout=WAIT)
+            if squatter.stdout is not None:
+                squatter.stdout.close()
+
+        assert "uid 65534" in unavailable["error"]
+        assert 0 == done.returncode
+        assert 2 == len(slow_emulator.calls(api="ecr"))
+        assert 0 == daemon.stop()
+
+
+class TestControlSocket:
+    def test_the_state_directory_socket_elsewhere_than_linux(self, config_path, monkeypatch):
+        """Without an abstract namespace the socket is a file in the 0700 state directory.
+
+        A dead daemon's socket file is replaced; the file goes when the daemon stops.
+        """
+        # A unix socket's path is short (108 bytes): a state directory of its own.
+        short = Path(tempfile.mkdtemp(prefix="ecrd-"))
+        monkeypatch.setenv("STATE_DIRECTORY", str(short))
+        config_path.write_text("registries: []\n")
+        store = StateStore.for_config(config_path)
+        store.directory.mkdir(parents=True)
+        stale = socket.socket(socket.AF_UNIX)
+        stale.bind(str(store.directory / control.SOCKET_FILE))
+        stale.close()
+
+        with control.serve_configuration(
+            store=store, config_path=config_path, abstract=False
+        ) as listener:
+            assert listener is not None
+            bound = listener.getsockname()
+
+        assert str(store.directory / control.SOCKET_FILE) == bound
+        assert not (store.directory / control.SOCKET_FILE).exists()
+        shutil.rmtree(short)
