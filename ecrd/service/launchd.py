@@ -11,6 +11,14 @@ through ``/bin/sh``, which moves a log larger than ``LOG_CAP`` bytes to ``ecrd.l
 (replacing the former one) and then runs ecrd with its output appended to a fresh
 ``ecrd.log``. The check runs whenever the agent starts (login, a restart after a failure);
 at ecrd's log volume (a few lines per refresh) that bounds the logs to about twice the cap.
+The log is in the console format, the text a person tails.
+
+launchd starts the agent again whenever it exits with a failure. An invalid configuration
+at start (exit 2 for systemd, whose ``RestartPreventExitStatus=2`` stops there) would make
+it start ecrd every ``ThrottleInterval`` for as long as the file stays wrong; so the agent
+runs ``ecrd run --wait-for-valid-config``: the daemon logs ``config_rejected``, keeps the
+error in its state for ``ecrd status``, and waits for a valid save, as it waits for a file
+that does not exist yet.
 """
 
 from __future__ import annotations
@@ -73,6 +81,8 @@ def logs_directory(*, home: Path) -> Path:
 def render_plist(*, ecrd: Path, config: Path, home: Path) -> bytes:
     """The agent: runs ``ecrd run --config CONFIG`` at login, again whenever it fails.
 
+    It waits for a valid configuration instead of failing, and logs in the console format.
+
     Through ``/bin/sh``, which caps the log (see the module's docstring).
     """
     log = str(logs_directory(home=home) / LOG_FILE)
@@ -89,6 +99,9 @@ def render_plist(*, ecrd: Path, config: Path, home: Path) -> bytes:
             "run",
             "--config",
             str(config),
+            "--wait-for-valid-config",
+            "--log-format",
+            "console",
         ],
         "RunAtLoad": True,
         # Start again after a failure (exit status other than 0, or a signal), not after a stop.

@@ -25,7 +25,7 @@ def agent() -> dict[str, Any]:
 
 class TestPlist:
     def test_every_key_and_value(self):
-        """Runs `ecrd run --config CONFIG` at load, again after a failure, logs to ~/Library/Logs/ecrd.
+        """Runs `ecrd run --config CONFIG` at load (waiting for a valid file), logs text to ~/Library/Logs/ecrd.
 
         Through /bin/sh, which caps the log (issue 13: launchd never rotates it), so no
         StandardOutPath: the shell appends ecrd's output to the log itself.
@@ -46,6 +46,9 @@ class TestPlist:
                 "run",
                 "--config",
                 str(CONFIG),
+                "--wait-for-valid-config",
+                "--log-format",
+                "console",
             ],
             "RunAtLoad": True,
             "KeepAlive": {"SuccessfulExit": False},
@@ -70,7 +73,7 @@ class TestPlist:
             "ProcessType": str,
             "EnvironmentVariables": dict,
         } == {key: type(value) for key, value in data.items()}
-        assert [str] * 9 == [type(arg) for arg in data["ProgramArguments"]]
+        assert [str] * 12 == [type(arg) for arg in data["ProgramArguments"]]
         assert {"SuccessfulExit": bool} == {
             key: type(value) for key, value in data["KeepAlive"].items()
         }
@@ -128,7 +131,10 @@ class TestLogCap:
         """Ecrd's stdout and stderr go to ~/Library/Logs/ecrd/ecrd.log; ecrd gets its arguments."""
         log = start()
 
-        assert f"ecrd run --config {CONFIG}\nto stderr\n" == log.read_text()
+        assert (
+            f"ecrd run --config {CONFIG} --wait-for-valid-config --log-format console\nto stderr\n"
+            == log.read_text()
+        )
 
     def test_a_log_under_the_cap_is_appended_to(self, start):
         """A log within the cap is kept and appended to; no old generation is made."""

@@ -207,7 +207,7 @@ class TestPrint:
         assert render_plist(ecrd=ecrd, config=config, home=isolated_env).decode() == result.stdout
         assert [str(ecrd), "run", "--config", str(config)] == plistlib.loads(
             result.stdout.encode()
-        )["ProgramArguments"][5:]
+        )["ProgramArguments"][5:9]
 
     @pytest.mark.usefixtures("ecrd", "users")
     def test_prints_and_touches_nothing(self, tmp_path, tools):
