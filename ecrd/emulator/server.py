@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 
 from ecrd.emulator import protocol as proto
 from ecrd.emulator._backend import DEFAULT_ACCOUNT, Backend, Call, Fault, FaultKind, utc_now
+from ecrd.errors import EcrdError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -310,7 +311,15 @@ def serve(*, host: str, port: int, token_lifetime: timedelta, stable_passwords: 
         host=host, port=port, token_lifetime=token_lifetime, stable_passwords=stable_passwords
     )
     try:
-        emulator.start()
+        try:
+            emulator.start()
+        except OSError as exc:
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            msg = (
+                f"cannot listen on {where}: {exc.strerror or exc}; pick another --port,"
+                " or --port 0 for a free one"
+            )
+            raise EcrdError(msg) from None
         sys.stdout.write(f"ECR emulator listening on {emulator.url}\n")
         sys.stdout.flush()
         stopped.wait()

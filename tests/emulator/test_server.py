@@ -751,3 +751,21 @@ class TestServe:
             process.send_signal(stop_signal)
 
             assert (200, [], 0) == (status, calls, process.wait(timeout=10))
+
+    def test_a_busy_port_is_one_line_of_error(self, emu):
+        """`ecrd emulator --port N` on a port in use: `Error: cannot listen on ...`, exit 1."""
+        done = subprocess.run(
+            [sys.executable, "-m", "ecrd", "emulator", "--port", str(emu.port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+        assert 1 == done.returncode
+        expected = (
+            f"Error: cannot listen on 127.0.0.1:{emu.port}: Address already in use; pick another"
+            " --port, or --port 0 for a free one"
+        )
+        assert [expected] == done.stderr.splitlines()
+        assert "" == done.stdout
