@@ -225,7 +225,14 @@ def status(ctx: click.Context, output_format: str) -> None:
     expired or failing, 2 no state yet.
     """
     from ecrd.state import StateStore  # noqa: PLC0415
-    from ecrd.status import Report, exit_code, render_json, render_table  # noqa: PLC0415
+    from ecrd.status import (  # noqa: PLC0415
+        Report,
+        exit_code,
+        no_state_message,
+        render_json,
+        render_table,
+        template_instances,
+    )
 
     options = set_up_logging(ctx, default_level="warning")
     path = config_path(ctx)
@@ -237,8 +244,18 @@ def status(ctx: click.Context, output_format: str) -> None:
         now=datetime.now(timezone.utc),
     )
     if report.state is None:
+        from ecrd import paths  # noqa: PLC0415
+
+        instances = template_instances(
+            system_root=paths.SYSTEM_STATE_ROOT, exclude=paths.state_root()
+        )
         click.echo(
-            f"No state yet in {store.directory}: run `ecrd refresh` or start `ecrd run`.",
+            no_state_message(
+                directory=str(store.directory),
+                config=str(path),
+                config_exists=path.exists(),
+                instances=instances,
+            ),
             err=True,
         )
     if output_format == "json":

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from ecrd.config.durations import format_duration
 from ecrd.errors import NEEDS_LOGIN
+from ecrd.paths import CONFIGS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from ecrd.state_model import HostState, State
@@ -184,3 +186,42 @@ def _width(rows: list[tuple[str, ...]]) -> int:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def no_state_message(
+    *, directory: str, config: str, config_exists: bool, instances: Sequence[tuple[str, str]]
+) -> str:
+    """What `ecrd status` says when it finds no state: why, and where the state may be.
+
+    ``instances`` are the template unit's ``(USER, state directory)`` pairs on this host.
+    """
+    if config_exists:
+        lines = [f"No state yet in {directory}: run `ecrd refresh` or start `ecrd run`."]
+    else:
+        missing = (
+            f"{config}: the configuration file does not exist, so there is no state for it;"
+            " name the file with -c PATH (or $ECRD_CONFIG); `ecrd check-config` checks one."
+        )
+        lines = [missing]
+    lines += [
+        f"The state of ecrd@{user} is in {path}: run `ecrd status` as {user}"
+        f" (sudo -u {user} ecrd status), or STATE_DIRECTORY={path} ecrd status."
+        for user, path in instances
+    ]
+    return "\n".join(lines)
+
+
+def template_instances(*, system_root: str, exclude: str) -> list[tuple[str, str]]:
+    """The ``(USER, directory)`` of each ``ecrd@USER`` state under ``system_root``, sorted."""
+    try:
+        names = sorted(os.listdir(system_root))  # noqa: PTH208
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(system_root, name)  # noqa: PTH118
+        if os.path.isdir(os.path.join(path, CONFIGS)) and os.path.realpath(  # noqa: PTH112, PTH118
+            path
+        ) != os.path.realpath(exclude):
+            found.append((name, path))
+    return found

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from ecrd import paths
 from ecrd.config import default_config_path
@@ -41,6 +47,9 @@ EVERY_SECOND = {**SLOW, "before_expiry": "3599s"}
 class TestStatusCommand:
     def test_no_state_yet_exits_2_and_says_so(self):
         """Before any refresh: exit 2 and a message naming the configuration's state directory."""
+        default_config_path().parent.mkdir(parents=True)
+        default_config_path().write_text("registries: []\n")
+
         done = ecrd_status()
 
         directory = paths.config_state_dir(
@@ -51,6 +60,46 @@ class TestStatusCommand:
         assert (
             f"No state yet in {directory}: run `ecrd refresh` or start `ecrd run`.\n" == done.stderr
         )
+
+    def test_a_configuration_that_does_not_exist_is_named(self, tmp_path):
+        """`-c` naming no file: exit 2, and the message says the file does not exist."""
+        typo = tmp_path / "typo.yaml"
+
+        done = ecrd_status("-c", str(typo))
+
+        assert 2 == done.returncode
+        assert "" == done.stdout
+        assert done.stderr.startswith(f"{typo}: the configuration file does not exist")
+        assert "No state yet" not in done.stderr
+
+    def test_root_without_state_is_pointed_to_the_template_units_state(self, tmp_path):
+        """/var/lib/ecrd/USER of ecrd@USER exists: `ecrd status` says where and how to read it.
+
+        Run in a mount namespace of its own, with a tmpfs as /var/lib.
+        """
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            pytest.skip("needs root and unshare(1) to mount a tmpfs on /var/lib")
+        config = tmp_path / "config.yaml"
+        config.write_text("registries: []\n")
+        script = (
+            "mount -t tmpfs tmpfs /var/lib && mkdir -p /var/lib/ecrd/jenkins/configs"
+            f' && exec "$0" -m ecrd status -c {config}'
+        )
+
+        done = subprocess.run(
+            ["unshare", "-m", "/bin/sh", "-c", script, sys.executable],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ.copy(),
+            check=False,
+        )
+
+        assert 2 == done.returncode, done.stderr
+        assert (
+            "The state of ecrd@jenkins is in /var/lib/ecrd/jenkins: run `ecrd status` as jenkins"
+            " (sudo -u jenkins ecrd status), or STATE_DIRECTORY=/var/lib/ecrd/jenkins ecrd status."
+        ) == done.stderr.splitlines()[-1]
 
     def test_fresh_hosts_exit_0_as_a_table_and_as_json(
         self, start_daemon, slow_emulator, config_path, outputs
