@@ -292,6 +292,8 @@ class Daemon:
         self._wakeup.set("reload" if signum == signal.SIGHUP else "stop")
 
     def _load_at_start(self) -> Config:
+        # Read before the load: a save after it must differ from what is taken as rejected.
+        text = _read(self._path) if self._wait_for_valid_config else None
         try:
             config = load_config(self._path)
         except ConfigError as exc:
@@ -299,9 +301,9 @@ class Daemon:
                 self._metrics.observe_config(valid=False)
                 if not self._wait_for_valid_config:
                     raise
-                log.error("config_rejected", config=str(self._path), errors=list(exc.errors))
                 self._rejected = True
-                self._rejected_at_start = _read(self._path)
+                self._rejected_at_start = text
+                log.error("config_rejected", config=str(self._path), errors=list(exc.errors))
                 self._record_config_error(str(exc))
                 return Config(path=self._path)
             # Not there yet (a ConfigMap still mounting, a laptop before setup): wait for it.

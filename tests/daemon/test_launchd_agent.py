@@ -15,6 +15,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+import pytest
+
 from ecrd.service.launchd import LOG_FILE, logs_directory, render_plist
 from tests.daemon.conftest import SLOW, WAIT, WEST_HOST, config_yaml
 
@@ -33,8 +35,13 @@ def read_lines(fifo: Path, lines: queue.Queue[str]) -> None:
 
 def line_with(lines: queue.Queue[str], text: str) -> str:
     """The first line holding ``text`` (the ones before it are dropped)."""
+    seen = []
     while True:
-        line = lines.get(timeout=WAIT)
+        try:
+            line = lines.get(timeout=WAIT)
+        except queue.Empty:
+            pytest.fail(f"no line with {text!r} within {WAIT} s; the log said:\n{''.join(seen)}")
+        seen.append(line)
         if text in line:
             return line
 
