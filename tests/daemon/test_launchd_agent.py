@@ -35,7 +35,7 @@ def read_lines(fifo: Path, lines: queue.Queue[str]) -> None:
 
 def line_with(lines: queue.Queue[str], text: str) -> str:
     """The first line holding ``text`` (the ones before it are dropped)."""
-    seen = []
+    seen: list[str] = []
     while True:
         try:
             line = lines.get(timeout=WAIT)
