@@ -1,7 +1,7 @@
 """`ecrd run` with a seam the shipped command has not: the clock check's interval.
 
 ``python -m tests.daemon.launch CONFIG SECONDS`` runs the daemon as ``ecrd run -c CONFIG``
-does (JSON logs at debug level, the configuration's lock), checking the wall clock every
+does (JSON logs at debug level, the configuration's locks and control socket), checking the wall clock every
 SECONDS; for the tests that move a real process's clock with libfaketime.
 """
 
@@ -11,6 +11,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from ecrd.daemon.control import serve_configuration
 from ecrd.daemon.lifecycle import Daemon
 from ecrd.logs import configure_logging
 from ecrd.state import StateStore
@@ -22,12 +23,13 @@ def main() -> None:
     config, seconds = Path(sys.argv[1]), float(sys.argv[2])
     configure_logging(level="debug", log_format="json")
     store = StateStore.for_config(config)
-    with store.hold_daemon_lock():
+    with serve_configuration(store=store, config_path=config) as control:
         daemon = Daemon(
             config_path=config,
             source=EcrTokenSource(),
             store=store,
             clock_check=timedelta(seconds=seconds),
+            control=control,
         )
         sys.exit(daemon.run())
 
