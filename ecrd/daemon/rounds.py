@@ -242,6 +242,9 @@ class Rounds:
             for key in plan.removed:
                 self._runs.pop(key, None)
                 self.jobs.remove(key)
+            if plan.removed:
+                # Their sessions and clients go with them: nothing grows with reloads.
+                self._fetcher.forget(keep=new.groups())
             for group in plan.reschedule:
                 run = self._runs.get(group.key)
                 again = (

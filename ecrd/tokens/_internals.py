@@ -1,8 +1,9 @@
-"""The two places where ecrd needs botocore beyond its documented API, one function each.
+"""The three places where ecrd needs botocore beyond its documented API, one function each.
 
 botocore documents sessions, clients, events and ``Config``, but not how to assume a role
-for a session programmatically, nor how to run a profile's ``credential_process`` with a
-deadline. ``tests/tokens/test_internals.py`` fails loudly when an upgrade breaks either.
+for a session programmatically, how to run a profile's ``credential_process`` with a
+deadline, nor how to give one request timeouts other than its client's.
+``tests/tokens/test_internals.py`` fails loudly when an upgrade breaks any of them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from botocore.credentials import (
     DeferredRefreshableCredentials,
     ProcessProvider,
 )
+from urllib3.util.timeout import Timeout
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,6 +45,28 @@ def bound_credential_process(
     )
     index = resolver.providers.index(resolver.get_provider(ProcessProvider.METHOD))
     resolver.providers[index] = bounded
+
+
+def bound_request_timeouts(client: Any, *, seconds: Callable[[], float | None]) -> None:  # noqa: ANN401 - any botocore client
+    """Give each request of ``client`` connect and read timeouts of ``seconds()``.
+
+    botocore fixes a client's timeouts when it is built; its HTTP session asks
+    ``_get_request_timeout(request)`` for each request's (botocore 1.44 on) and hands the
+    answer to urllib3. ``seconds()`` None keeps the client's own; a botocore without the
+    method keeps them too.
+    """
+    http = client._endpoint.http_session  # noqa: SLF001 - see the module's docstring
+    default = getattr(http, "_get_request_timeout", None)
+    if default is None:
+        return
+
+    def per_request(request: object) -> Timeout | None:
+        left = seconds()
+        if left is None:
+            return default(request)  # type: ignore[no-any-return] # botocore's own
+        return Timeout(connect=left, read=left)
+
+    http._get_request_timeout = per_request  # noqa: SLF001
 
 
 class _AssumedRole(CredentialProvider):

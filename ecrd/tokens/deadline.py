@@ -1,11 +1,16 @@
-"""One attempt's deadline: the attempt runs in its own thread, and is given up at the deadline.
+"""One attempt's deadline: the attempt runs in a thread of its own, and is given up at the deadline.
 
 Everything an attempt does (credentials, a ``credential_process``, SSO, STS, the ECR call)
-happens in that thread. The caller waits at most ``timeout``; at the deadline it kills the
-process groups of the credential processes the attempt started, and raises ``GaveUp``.
-Sockets time out by themselves a little later, and ``check_deadline`` (a botocore
-``before-send`` handler) stops the attempt's retries once the deadline has passed, so a
-given-up thread ends soon after instead of retrying on its own.
+happens in that thread, under one ``Attempt`` and its one deadline. The caller waits at most
+until that deadline; then it kills the process groups of the credential processes the
+attempt started, and raises ``GaveUp``. Each request's connect and read timeouts are what
+is left of the deadline when it is sent (``request_timeout``), so a socket of a given-up
+attempt times out at the deadline too, and ``check_deadline`` (a botocore ``before-send``
+handler) sends nothing after it: the abandoned thread ends with its attempt.
+
+Whoever waits creates the attempt: ``run_attempt`` for one fetch on its own (``ecrd
+refresh``), ``Attempt.run`` on a worker of the daemon's pool. Work that runs under an attempt
+already (``current_attempt``) takes that one's deadline instead of starting a second one.
 """
 
 from __future__ import annotations
@@ -48,6 +53,20 @@ class Attempt:
         self._lock = threading.Lock()
         self._processes: set[BoundedProcess] = set()
         self._given_up = False
+
+    def run(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in the calling thread, as this attempt's work.
+
+        Raises:
+            GaveUp: the deadline passed before ``work`` could start (a worker came late).
+        """
+        if self.remaining() <= 0:
+            raise self.gave_up()
+        token = _current.set(self)
+        try:
+            return work()
+        finally:
+            _current.reset(token)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (negative once past)."""
@@ -114,10 +133,17 @@ class _Outcome(Generic[T]):
 def run_attempt(work: Callable[[], T], *, timeout: float, name: str, waiting_for: str) -> T:
     """Run ``work`` in a thread of its own; return its value or raise its exception.
 
+    Called under an attempt already (the daemon's), ``work`` runs in the calling thread
+    under that attempt's deadline: one attempt has one deadline, whoever started it.
+
     Raises:
         GaveUp: ``work`` did not finish within ``timeout`` seconds; the credential
             processes it started have been killed.
     """
+    outer = _current.get()
+    if outer is not None:
+        outer.waiting_for = waiting_for
+        return work()
     attempt = Attempt(timeout=timeout, waiting_for=waiting_for)
     outcome: _Outcome[T] = _Outcome()
 
@@ -178,6 +204,23 @@ def check_deadline(request: object = None, **_kwargs: object) -> None:
         raise attempt.gave_up()
     url = getattr(request, "url", None) or "the endpoint"
     attempt.waiting_for = f"{url} did not answer in time"
+
+
+def request_timeout() -> float | None:
+    """Seconds left for the current attempt's next request (connect, then read), if any.
+
+    None outside an attempt: the client's own timeouts apply.
+
+    Raises:
+        GaveUp: the current attempt's deadline has passed.
+    """
+    attempt = _current.get()
+    if attempt is None:
+        return None
+    left = attempt.remaining()
+    if left <= 0:
+        raise attempt.gave_up()
+    return left
 
 
 class BoundedProcess(subprocess.Popen[bytes]):

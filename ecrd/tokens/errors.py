@@ -110,7 +110,7 @@ def _closed(w: Where, exc: Exception) -> str:
 
 
 def _read_timeout(w: Where, exc: Exception) -> str:
-    return f"{w.url(exc)} did not answer in time: gave up after {w.timeout:g} s"
+    return f"gave up after {w.timeout:g} s: {w.url(exc)} did not answer in time"
 
 
 def _unparsable(w: Where, exc: Exception) -> str:
@@ -139,12 +139,13 @@ _TABLE: Final[
     ((ParamValidationError,), "ParamValidation", _invalid),
     ((UnauthorizedSSOTokenError, TokenRetrievalError, SSOError), NEEDS_LOGIN, _sso),
     ((CredentialRetrievalError,), NEEDS_LOGIN, _process),
-    # A credential_process that cannot be started (missing, not executable).
-    ((OSError,), NEEDS_LOGIN, _process),
     ((EndpointConnectionError, ConnectTimeoutError), "EndpointUnreachable", _unreachable),
     ((ConnectionClosedError,), "ConnectionClosed", _closed),
     ((ReadTimeoutError,), "Timeout", _read_timeout),
     ((ResponseParserError,), "MalformedAnswer", _unparsable),
+    # A credential_process that cannot be started (missing, not executable); last, since
+    # some of botocore's network errors are OSErrors too.
+    ((OSError,), NEEDS_LOGIN, _process),
 )
 
 

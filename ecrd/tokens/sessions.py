@@ -23,7 +23,13 @@ import botocore.session
 from ecrd.errors import NEEDS_LOGIN, TokenError
 from ecrd.tokens import _internals
 from ecrd.tokens.clients import create_client
-from ecrd.tokens.deadline import BoundedProcess, check_deadline, holding, waiting_for
+from ecrd.tokens.deadline import (
+    BoundedProcess,
+    check_deadline,
+    holding,
+    request_timeout,
+    waiting_for,
+)
 
 if TYPE_CHECKING:
     from ecrd.config.model import GroupKey
@@ -59,6 +65,12 @@ class _Locks:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 
+    def keep(self, keys: set[object]) -> None:
+        """Forget the locks of every other key (their holders, if any, keep theirs)."""
+        with self._guard:
+            for key in [k for k in self._locks if k not in keys]:
+                del self._locks[key]
+
 
 class Sessions:
     """botocore sessions and clients, created once and reused across rounds."""
@@ -93,7 +105,7 @@ class Sessions:
 
     def _create(self, key: GroupKey, session: botocore.session.Session) -> Any:  # noqa: ANN401
         knobs = self._knobs
-        return create_client(
+        client = create_client(
             service="ecr-public" if key.public else "ecr",
             session=session,
             region=key.region,
@@ -103,6 +115,8 @@ class Sessions:
             max_attempts=knobs.max_attempts,
             retry_mode=knobs.retry_mode,
         )
+        _internals.bound_request_timeouts(client, seconds=request_timeout)
+        return client
 
     def drop(self, key: GroupKey) -> None:
         """Forget ``key``'s client (its session stays for the identity's other groups)."""
@@ -110,13 +124,22 @@ class Sessions:
             self._clients.pop(key, None)
 
     def forget(self, *, keep: set[GroupKey]) -> None:
-        """Drop the clients of groups not in ``keep``, and sessions no group uses (reloads)."""
+        """Drop the clients, sessions and locks of groups not in ``keep`` (reloads).
+
+        A session stays while a kept group's identity uses it.
+        """
         with self._identity_locks.get(None):
             for key in [k for k in self._clients if k not in keep]:
                 del self._clients[key]
-            used = {Identity.of(k) for k in self._clients}
+            used = {Identity.of(k) for k in keep}
             for identity in [i for i in self._sessions if i not in used]:
                 del self._sessions[identity]
+            self._group_locks.keep(set(keep) | {None})
+            self._identity_locks.keep(set(used) | {None})
+
+    def identities(self) -> frozenset[Identity]:
+        """The identities whose sessions are held now."""
+        return frozenset(self._sessions)
 
     def _session(self, identity: Identity, *, region: str) -> botocore.session.Session:
         with holding(self._identity_locks.get(identity)):
@@ -145,7 +168,9 @@ class Sessions:
         def create_sts_client(service: str, **kwargs: Any) -> Any:  # noqa: ANN401 - botocore's
             kwargs.setdefault("region_name", region)
             kwargs.setdefault("config", config)
-            return base.create_client(service, **kwargs)
+            client = base.create_client(service, **kwargs)
+            _internals.bound_request_timeouts(client, seconds=request_timeout)
+            return client
 
         _internals.assume_role(
             session,

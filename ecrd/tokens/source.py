@@ -16,7 +16,7 @@ from ecrd.config.model import PUBLIC_HOST
 from ecrd.errors import TokenError
 from ecrd.secret import Credentials, Secret
 from ecrd.tokens.clients import ClientKnobs, default_retry_mode
-from ecrd.tokens.deadline import run_attempt
+from ecrd.tokens.deadline import current_attempt, run_attempt
 from ecrd.tokens.errors import Where, group_errors
 from ecrd.tokens.sessions import Identity, Sessions
 
@@ -32,8 +32,12 @@ if TYPE_CHECKING:
 MAX_REGISTRY_IDS: Final = 10
 _MAX_WORKERS: Final = 32
 ATTEMPT_TIMEOUT: Final = timedelta(seconds=60)
-# botocore's attempts within one ecrd attempt; none is started after the deadline.
-_MAX_ATTEMPTS: Final = 3
+# botocore's calls per ecrd attempt: ecrd's own rules decide every retry, so that a
+# throttled fleet is not multiplied by a second layer of retries.
+_MAX_ATTEMPTS: Final = 1
+# A token that expires later than this is not ECR's (it says 12 hours): a failed attempt,
+# rather than a host never refreshed again.
+MAX_TOKEN_LIFE: Final = timedelta(days=366)
 
 
 class TokenSource(Protocol):
@@ -74,9 +78,10 @@ class EcrTokenSource:
     """Fetches tokens with botocore: one session per identity, one client per group, reused.
 
     Each fetch is one attempt that returns or raises within ``attempt_timeout``: getting
-    credentials (a ``credential_process`` is killed at the deadline), STS, SSO and the call.
-    Sockets time out after ``attempt_timeout``, and botocore retries (throttling, a 5xx)
-    only while the attempt has time left.
+    credentials (a ``credential_process`` is killed at the deadline), STS, SSO and the call,
+    each request's connect and read bounded by the time left. Under an attempt of the
+    caller's (the daemon's, whose ``attempt_timeout`` follows the configuration) that
+    attempt's deadline applies instead. botocore makes one call per attempt.
     """
 
     def __init__(
@@ -102,12 +107,13 @@ class EcrTokenSource:
     def fetch(self, group: Group) -> Sequence[Credentials]:
         """See ``TokenSource.fetch``."""
         key = group.key
+        outer = current_attempt()
         where = Where(
             group=group.name,
             profile=key.profile,
             public=key.public,
             endpoint_url=key.endpoint_url,
-            timeout=self._timeout,
+            timeout=self._timeout if outer is None else outer.timeout,
         )
         with group_errors(where):
             check_region(key)
@@ -121,6 +127,10 @@ class EcrTokenSource:
     def forget(self, *, keep: Sequence[Group]) -> None:
         """Drop the clients and sessions of groups no longer configured (after a reload)."""
         self._sessions.forget(keep={g.key for g in keep})
+
+    def identities(self) -> frozenset[Identity]:
+        """The identities whose sessions are held now."""
+        return self._sessions.identities()
 
     def _attempt(self, group: Group) -> list[Credentials]:
         client = self._sessions.client(group.key)
@@ -227,10 +237,33 @@ def _known_regions() -> frozenset[str]:
     )
 
 
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 def _utc(value: object, *, group: str) -> datetime:
-    if isinstance(value, datetime):
-        return (
-            value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    """The answer's ``expiresAt``, when it lies between now and ``MAX_TOKEN_LIFE`` ahead.
+
+    Raises:
+        TokenError: missing or unreadable, already past, or absurdly far ahead.
+    """
+    if not isinstance(value, datetime):
+        msg = f"group {group}: ECR answered without a valid expiresAt"
+        raise TokenError(msg, code="MalformedAnswer")
+    expires_at = (
+        value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    )
+    now = _utcnow()
+    if expires_at <= now:
+        msg = (
+            f"group {group}: ECR answered a token that expired already "
+            f"({expires_at:%Y-%m-%d %H:%M:%S}Z); check the endpoint and this machine's clock"
         )
-    msg = f"group {group}: ECR answered without a valid expiresAt"
-    raise TokenError(msg, code="MalformedAnswer")
+        raise TokenError(msg, code="TokenAlreadyExpired")
+    if expires_at - now > MAX_TOKEN_LIFE:
+        msg = (
+            f"group {group}: ECR answered a token that expires in {expires_at.year}, "
+            "more than a year ahead; check the endpoint and this machine's clock"
+        )
+        raise TokenError(msg, code="MalformedAnswer")
+    return expires_at

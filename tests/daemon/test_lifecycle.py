@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import signal
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -271,7 +272,7 @@ class TestRestart:
         self, start_daemon, slow_emulator, config_path, outputs
     ):
         """A token recorded as expired is fetched again at start, not scheduled later."""
-        slow_emulator.inject(Fault(kind="past_expiry", count=1))
+        slow_emulator.token_lifetime = timedelta(seconds=1)
         config_path.write_text(
             config_yaml(
                 endpoint=slow_emulator.url,
@@ -284,13 +285,17 @@ class TestRestart:
         refreshed = first.wait_for("token_refreshed")
         first.wait_for("refresh_scheduled", since=first.index(refreshed) + 1)
         assert 0 == first.stop()
+        expires_at = parse_time(refreshed["expires_at"])
+        # The event awaited is the expiry itself.
+        time.sleep(max((expires_at - datetime.now(timezone.utc)).total_seconds(), 0) + 0.05)
+        slow_emulator.token_lifetime = timedelta(hours=1)
 
         second = start_daemon(config_path)
         again = second.wait_for("token_refreshed")
 
         assert 2 == len(slow_emulator.calls(api="ecr"))
         assert [] == second.find("refresh_scheduled", restored=True)
-        assert parse_time(refreshed["expires_at"]) < parse_time(refreshed["timestamp"])
+        assert expires_at < parse_time(again["timestamp"])
         assert parse_time(again["expires_at"]) - parse_time(again["timestamp"]) > timedelta(
             minutes=59
         )

@@ -10,7 +10,6 @@ import base64
 import math
 import signal
 from datetime import datetime, timedelta, timezone
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -75,31 +74,25 @@ class TestRefreshAheadOfExpiry:
         assert [WEST_HOST] == written["hosts"]
         assert [False, False] == [s["restored"] for s in scheduled]
 
-    def test_an_expiry_in_the_past_does_not_cause_a_tight_loop(
+    def test_a_token_already_expired_is_a_failed_attempt_retried_with_backoff(
         self, start_daemon, fast_emulator, config_path, outputs
     ):
-        """Tokens already expired when issued are refreshed every min_interval, no sooner."""
+        """A token already expired when issued: refresh_failed, nothing written, retried later."""
         fast_emulator.inject(Fault(kind="past_expiry", count=None))
         config_path.write_text(
             config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
         )
         daemon = start_daemon(config_path)
 
-        refreshed = [daemon.wait_for("token_refreshed", count=n) for n in (1, 2, 3)]
-        scheduled = [
-            daemon.wait_for("refresh_scheduled", since=daemon.index(e) + 1) for e in refreshed
-        ]
-        calls = fast_emulator.calls(api="ecr")[:3]
-        gaps = [b.at - a.at for a, b in pairwise(calls)]
+        failed = [daemon.wait_for("refresh_failed", count=n) for n in (1, 2)]
+        calls = fast_emulator.calls(api="ecr")[:2]
 
-        assert 3 == len(calls)
-        assert [] == [gap for gap in gaps if gap < MIN_INTERVAL]
-        # Each next refresh is min_interval after the last, not at (expired) expiry - before_expiry.
-        assert [True] * 3 == [
-            parse_time(s["at"]) - parse_time(s["timestamp"]) <= MIN_INTERVAL
-            and parse_time(s["at"]) > parse_time(e["expires_at"])
-            for e, s in zip(refreshed, scheduled, strict=True)
-        ]
+        assert ["TokenAlreadyExpired"] * 2 == [f["code"] for f in failed]
+        assert "expired already" in failed[0]["error"]
+        assert [] == daemon.find("token_refreshed")
+        assert not outputs.docker.exists()
+        # The retry comes on the backoff schedule, not in a tight loop.
+        assert calls[1].at - calls[0].at >= timedelta(seconds=0.4)
 
 
 class TestBackoffAndRecovery:

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -178,8 +179,8 @@ class TestStatusCommand:
         assert f"error: {failed['error']}" in table.stdout.splitlines()
 
     def test_an_expired_host_exits_1(self, start_daemon, slow_emulator, config_path, outputs):
-        """A token that expired (here: issued expired) makes the host failing: exit 1."""
-        slow_emulator.inject(Fault(kind="past_expiry", count=None))
+        """A token that expired (here: issued for one second, never refreshed) exits 1."""
+        slow_emulator.token_lifetime = timedelta(seconds=1)
         config_path.write_text(
             config_yaml(
                 endpoint=slow_emulator.url,
@@ -189,7 +190,11 @@ class TestStatusCommand:
             )
         )
         daemon = start_daemon(config_path)
+        refreshed = daemon.wait_for("token_refreshed")
         daemon.wait_for("output_written", path=str(outputs.netrc))
+        expires_at = datetime.fromisoformat(refreshed["expires_at"])
+        # The event awaited is the expiry itself.
+        time.sleep(max((expires_at - datetime.now(timezone.utc)).total_seconds(), 0) + 0.05)
 
         done = ecrd_status()
 

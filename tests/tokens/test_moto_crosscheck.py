@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+import pytest
+
 from ecrd.config.model import Group, Registry
+from ecrd.tokens import source
 from ecrd.tokens.source import EcrTokenSource
 
 if TYPE_CHECKING:
-    import pytest
-
     from ecrd.emulator.server import Emulator
+
+# moto's tokens all expire on 2015-01-01: its answers are read as of the day before.
+MOTO_DAY = datetime(2014, 12, 31, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def moto_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token source reads expiries as of the day before moto's fixed one."""
+    monkeypatch.setattr(source, "_utcnow", lambda: MOTO_DAY)
 
 
 def group(
@@ -30,11 +41,15 @@ def group(
 
 
 class TestMotoAgrees:
-    def test_same_hosts_and_users_from_both_servers(self, moto_url: str, emulator: Emulator):
+    def test_same_hosts_and_users_from_both_servers(
+        self, moto_url: str, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    ):
         """Asked the same, moto and the emulator give credentials for the same hosts."""
         ids = ("111111111111", "222222222222")
+        with monkeypatch.context() as day:
+            day.setattr(source, "_utcnow", lambda: MOTO_DAY)
+            from_moto = EcrTokenSource().fetch(group(moto_url, *ids))
 
-        from_moto = EcrTokenSource().fetch(group(moto_url, *ids))
         from_emulator = EcrTokenSource().fetch(group(emulator.url, *ids))
 
         assert [(c.registry_id, c.host, c.username) for c in from_emulator] == [
@@ -42,6 +57,7 @@ class TestMotoAgrees:
         ]
         assert [f"{i}-auth-token" for i in ids] == [c.password.reveal() for c in from_moto]
 
+    @pytest.mark.usefixtures("moto_day")
     def test_role_assumed_through_moto_sts(self, moto_url: str, monkeypatch: pytest.MonkeyPatch):
         """role_arn goes through moto's STS and the ECR call then succeeds."""
         monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto_url)
