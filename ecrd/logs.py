@@ -139,6 +139,7 @@ def reset_logging() -> None:
     global _threshold, _pending
     with _load_lock:
         _threshold, _pending = logging.NOTSET, None
+    logging.captureWarnings(False)  # noqa: FBT003 - the standard library's signature
 
 
 def _renderer(log_format: LogFormat, *, colors: bool) -> Processor:
@@ -203,6 +204,8 @@ def _route_library_logs(stream: TextIO, *, log_format: LogFormat, colors: bool, 
         )
     )
     logging.getLogger("ecrd").setLevel(level)
+    # Python's warnings (a library's DeprecationWarning ...) as events too, not raw text.
+    logging.captureWarnings(True)  # noqa: FBT003 - the standard library's signature
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _LibraryLogs)]:
         root.removeHandler(old)
@@ -217,6 +220,7 @@ def _library_formatter(log_format: LogFormat, *, colors: bool) -> logging.Format
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _plain_library_record,
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -224,3 +228,23 @@ def _library_formatter(log_format: LogFormat, *, colors: bool) -> logging.Format
             _renderer(log_format, colors=colors),
         ],
     )
+
+
+def _plain_library_record(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A library's record in words: its exception as one ``error`` line, a warning as one line.
+
+    A record logged with ``exc_info`` would otherwise render the exception tuple's repr
+    (``<traceback object at 0x...>``); a captured Python warning holds the source line too.
+    """
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    error = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+    if isinstance(error, BaseException):
+        event_dict["error"] = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    event = event_dict.get("event")
+    if isinstance(event, str) and "\n" in event:
+        event_dict["event"] = event.strip().splitlines()[0]
+    return event_dict

@@ -113,3 +113,39 @@ class TestLazyLoading:
             json.loads(done.stderr)["event"],
             json.loads(done.stderr)["logger"],
         )
+
+
+class TestLibraryWarnings:
+    def test_a_library_warning_with_an_exception_is_one_clean_json_line(self):
+        """A botocore record logged with exc_info: its error in words, no object repr."""
+        stream = io.StringIO()
+        configure_logging(log_format="json", stream=stream)
+        try:
+            raise ConnectionError("connection reset\n by peer")  # noqa: TRY301
+        except ConnectionError:
+            logging.getLogger("botocore.endpoint").warning("retrying", exc_info=True)
+
+        (line,) = stream.getvalue().splitlines()
+        event = json.loads(line)
+
+        assert "object at 0x" not in line
+        assert "retrying" == event["event"]
+        assert "ConnectionError: connection reset by peer" == event["error"]
+
+    def test_a_python_warning_is_one_json_event(self):
+        """warnings.warn in a process that set up logging: one JSON line, no source line."""
+        code = (
+            "import warnings\n"
+            "from ecrd.logs import configure_logging\n"
+            "configure_logging(level='warning', log_format='json')\n"
+            "warnings.warn('an old API', UserWarning, stacklevel=1)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+
+        (line,) = done.stderr.splitlines()
+        event = json.loads(line)
+
+        assert "py.warnings" == event["logger"]
+        assert event["event"].endswith("UserWarning: an old API")

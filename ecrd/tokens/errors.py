@@ -11,6 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -62,6 +63,7 @@ class Where:
     public: bool = False
     endpoint_url: str | None = None
     timeout: float = 60
+    role_arn: str | None = None
 
     @property
     def identity(self) -> str:
@@ -102,7 +104,24 @@ def _process(w: Where, exc: Exception) -> str:
 
 
 def _unreachable(w: Where, exc: Exception) -> str:
-    return f"cannot reach {w.url(exc)}; check the network, the region and endpoint_url"
+    url = w.url(exc)
+    if _is_sts(w, url):
+        return (
+            f"cannot reach STS at {url} to assume {w.role_arn}; check the network, the region "
+            "and STS's endpoint (AWS_ENDPOINT_URL_STS, or the `services` section of the AWS "
+            "profile): endpoint_url applies to ECR only"
+        )
+    return f"cannot reach {url}; check the network, the region and endpoint_url"
+
+
+def _is_sts(w: Where, url: str) -> bool:
+    """True when ``url`` is the STS endpoint of the group's role, not its ECR endpoint."""
+    if w.role_arn is None:
+        return False
+    if w.endpoint_url is not None:
+        return not url.startswith(w.endpoint_url.rstrip("/"))
+    # botocore's own ECR hosts: api.ecr.REGION..., ecr-public.REGION..., ecr-fips...
+    return not (urlsplit(url).hostname or "").startswith(("api.ecr", "ecr"))
 
 
 def _closed(w: Where, exc: Exception) -> str:

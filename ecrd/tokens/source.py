@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import difflib
 import functools
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from ecrd.tokens.errors import Where, group_errors
 from ecrd.tokens.sessions import Identity, Sessions
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ecr_public import ECRPublicClient
@@ -114,6 +115,7 @@ class EcrTokenSource:
             public=key.public,
             endpoint_url=key.endpoint_url,
             timeout=self._timeout if outer is None else outer.timeout,
+            role_arn=key.role_arn,
         )
         with group_errors(where):
             check_region(key)
@@ -145,9 +147,12 @@ class EcrTokenSource:
 
 def _fetch_private(client: ECRClient, group: Group) -> list[Credentials]:
     ids = list(group.registry_ids[:MAX_REGISTRY_IDS])
-    answer = (
-        client.get_authorization_token(registryIds=ids) if ids else client.get_authorization_token()
-    )
+    with _readable_times(group.name):
+        answer = (
+            client.get_authorization_token(registryIds=ids)
+            if ids
+            else client.get_authorization_token()
+        )
     found: list[Credentials] = []
     for data in answer.get("authorizationData", []):
         endpoint = data.get("proxyEndpoint", "")
@@ -168,7 +173,8 @@ def _fetch_private(client: ECRClient, group: Group) -> list[Credentials]:
 
 
 def _fetch_public(client: ECRPublicClient) -> Credentials:
-    answer = client.get_authorization_token()
+    with _readable_times("ecr-public"):
+        answer = client.get_authorization_token()
     data = answer.get("authorizationData")
     if not data:
         raise _not_ecr(answer, group="ecr-public")
@@ -180,6 +186,20 @@ def _fetch_public(client: ECRPublicClient) -> Credentials:
         password=password,
         expires_at=_utc(data.get("expiresAt"), group="ecr-public"),
     )
+
+
+@contextlib.contextmanager
+def _readable_times(group: str) -> Iterator[None]:
+    """Turn botocore's failure to read a time in the answer into a clear TokenError.
+
+    An ``expiresAt`` such as 1e20 makes botocore's timestamp parser raise RuntimeError
+    ("Unable to calculate correct timezone offset") or OverflowError; text, ValueError.
+    """
+    try:
+        yield
+    except (RuntimeError, OverflowError, ValueError) as exc:
+        msg = f"group {group}: ECR answered an expiresAt that is not a readable time"
+        raise TokenError(msg, code="MalformedAnswer") from exc
 
 
 def _not_ecr(answer: Mapping[str, Any], *, group: str) -> TokenError:

@@ -70,11 +70,14 @@ class CannedEndpoint:
 
     def __init__(self, *, status: int, content_type: str, body: bytes) -> None:
         canned = (status, content_type, body)
+        self.calls = 0
+        endpoint = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
+                endpoint.calls += 1
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 code, kind, data = canned
                 self.send_response(code)
