@@ -3,8 +3,10 @@
 concurrent.futures' own pool joins its workers when the interpreter exits, so one fetch stuck
 in a system call (a credential_process that never ends, a socket that never answers) would
 keep ``ecrd run`` alive after SIGTERM. These workers are daemon threads, started on demand
-up to ``size`` and reused; a stop fails the futures still waited for, so that nobody waits
-for a thread that may never come back.
+up to ``size`` and reused; a worker idle for ``IDLE_SECONDS`` ends (the pool shrinks back
+after a burst or a reload that removed groups, and an idle daemon keeps no thread it does not
+use); a stop fails the futures still waited for, so that nobody waits for a thread that may
+never come back.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 T = TypeVar("T")
+
+# A worker with nothing to do for this long ends; the next task starts a new one.
+IDLE_SECONDS = 5.0
 
 
 class PoolStoppedError(RuntimeError):
@@ -86,7 +91,17 @@ class DaemonPool(Executor):
 
     def _work(self) -> None:
         while True:
-            task = self._tasks.get()
+            try:
+                task = self._tasks.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    # Each task queued for a free worker was counted off ``_free`` as it
+                    # was queued: with the queue empty, this worker has none waiting.
+                    if self._tasks.empty():
+                        self._free -= 1
+                        self._workers -= 1
+                        return
+                continue
             if task is None:
                 return
             future, fn, args, kwargs = task
