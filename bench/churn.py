@@ -15,6 +15,7 @@ Usage: .venv/bin/python bench/churn.py [--seconds 180] [--interval 0.1] [--token
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -140,14 +141,23 @@ def save(path: Path, text: str) -> None:
 
 
 def measure(pid: int) -> dict[str, int]:
-    """RSS (KiB), threads and open file descriptors of ``pid``."""
+    """RSS (KiB), threads and open file descriptors of ``pid`` (and how many are sockets).
+
+    Sockets come and go with the connections in flight (a hung group's, kept-alive ones):
+    the other descriptors must come back to their start.
+    """
+    links = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            links.append(str(fd.readlink()))
     status = dict(
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
     return {
         "rss_kib": int(status["VmRSS"].split()[0]),
         "threads": int(status["Threads"]),
-        "fds": sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir()),
+        "fds": len(links),
+        "sockets": sum(1 for link in links if link.startswith("socket:")),
     }
 
 
@@ -225,8 +235,10 @@ def main() -> int:
         attempts=attempts,
         events=events,
     )
-    grown = end["rss_kib"] > start["rss_kib"] * 1.10 or any(
-        end[k] > start[k] for k in ("threads", "fds")
+    grown = (
+        end["rss_kib"] > start["rss_kib"] * 1.10
+        or end["threads"] > start["threads"]
+        or end["fds"] - end["sockets"] > start["fds"] - start["sockets"]
     )
     return 1 if grown or proc.returncode != 0 else 0
 
@@ -253,7 +265,7 @@ def report(
     rss = [f"{f['rss_kib'] / 1024:.1f} MiB" for f in figures.values()]
     growth = (end["rss_kib"] - start["rss_kib"]) / start["rss_kib"] * 100
     print(f"| RSS | {' | '.join(rss)} | {growth:+.1f} % |")
-    for key in ("threads", "fds"):
+    for key in ("threads", "fds", "sockets"):
         values = " | ".join(str(f[key]) for f in figures.values())
         print(f"| {key} | {values} | {end[key] - start[key]:+d} |")
     print()
