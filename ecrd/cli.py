@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ecrd.config.model import Config
     from ecrd.metrics import Metrics
     from ecrd.round import RoundResult
+    from ecrd.state import StateStore
 
 # Commands defined in their own packages, imported only when they run (or for --help).
 _LAZY = {
@@ -83,18 +84,14 @@ def refresh(ctx: click.Context) -> None:
     gc.freeze()
     gc.set_threshold(20_000, 10, 10)
     metrics = _start_metrics(config)
+    store = StateStore.for_config(path)
     result = run_round(
         config=config,
         source=EcrTokenSource(attempt_timeout=config.refresh.attempt_timeout, keep_clients=False),
         store=store,
     )
     _print_round(config, result)
-    textfile = config.metrics.textfile
-    if (
-        metrics is not None
-        and textfile is not None
-        and not _write_metrics(metrics, textfile, result)
-    ):
+    if metrics is not None and not _write_metrics(metrics, config, store, result):
         sys.exit(1)
     sys.exit(0 if result.ok else 1)
 
@@ -105,20 +102,21 @@ def _start_metrics(config: Config) -> Metrics | None:
         return None
     from ecrd.metrics import Metrics  # noqa: PLC0415 - prometheus_client only when configured
 
-    metrics = Metrics()
+    metrics = Metrics(config=config.path)
     metrics.observe_config(valid=True, config=config)
     return metrics
 
 
-def _write_metrics(metrics: Metrics, textfile: Path, result: RoundResult) -> bool:
-    """Write the round's metrics to ``textfile``; False (reported) when it failed."""
-    from ecrd.errors import EcrdError  # noqa: PLC0415
+def _write_metrics(
+    metrics: Metrics, config: Config, store: StateStore, result: RoundResult
+) -> bool:
+    """Write the round's metrics to the textfile; False (reported) when it failed."""
+    from ecrd.metrics_textfile import TextfileWriter  # noqa: PLC0415
 
     metrics.observe_round(result)
-    try:
-        metrics.write_textfile(textfile)
-    except EcrdError as exc:
-        click.echo(f"Error: {exc}", err=True)
+    error = TextfileWriter(metrics=metrics, store=store).write(config.metrics.textfile)
+    if error is not None:
+        click.echo(f"Error: {error}", err=True)
         return False
     return True
 

@@ -1,7 +1,10 @@
 """Prometheus metrics: what the rounds did, per host and per group, for a scrape or a textfile.
 
-The names and labels are the user-facing contract (PRODUCT.md, "Metrics and other
-consumers"). The values live in plain dictionaries behind one lock and are turned into
+The names and labels are the user-facing contract (README, "Metrics (Prometheus)"). Every
+series carries ``config``, the configuration file's absolute path, so that several
+configurations (or ``ecrd@USER`` instances) feed one node_exporter without a collision. Every
+host of the configuration has its series from the start (from the state, before any round).
+The values live in plain dictionaries behind one lock and are turned into
 metric families at collection time, so a scrape never sees half a round, and a host that
 leaves the configuration leaves the metrics by being dropped from a dictionary.
 
@@ -12,6 +15,7 @@ prometheus_client is imported at the first textfile write or ``serve``: a daemon
 from __future__ import annotations
 
 import errno
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,8 +33,9 @@ if TYPE_CHECKING:
 
     from ecrd.config.model import Config
     from ecrd.round import HostResult, RoundResult
+    from ecrd.state_model import State
 
-_HOST_LABELS = ("host", "registry_id", "region")
+_HOST_LABELS = ("config", "host", "registry_id", "region")
 _TEXTFILE_ATTEMPTS = 10
 
 
@@ -54,7 +59,10 @@ class Metrics:
     or a textfile write reads them.
     """
 
-    def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, *, config: Path | str, clock: Callable[[], datetime] | None = None) -> None:
+        # The label that names the configuration: its absolute path, links not resolved
+        # (as the state directory is named).
+        self.config = os.path.abspath(config)  # noqa: PTH100
         self._clock = clock or _utcnow
         # A host's refresh counts as an attempt of this process when it happened after this.
         self._started_at = self._clock()
@@ -99,7 +107,8 @@ class Metrics:
         """Record whether the configuration just read is valid; a valid one stamps the reload.
 
         With ``config`` (the configuration now in force), hosts, groups and output paths that
-        left it leave the metrics.
+        left it leave the metrics, and a host new to it enters them (not failing, no expiry
+        yet) until its first round.
         """
         with self._lock:
             self._config_valid = valid
@@ -107,12 +116,44 @@ class Metrics:
                 self._reloaded_at = self._clock()
             if config is None:
                 return
-            hosts = {h for r in config.registries for h in r.hosts}
+            hosts = {}
+            for group in config.groups():
+                for registry in group.registries:
+                    for host in registry.hosts:
+                        hosts[host] = self._hosts.get(host) or _HostSample(
+                            labels=(host, registry.registry_id or "", registry.region),
+                            group=group.name,
+                            expires_at=None,
+                            refreshed_at=None,
+                            failing=False,
+                        )
             groups = {g.name for g in config.groups()}
             paths = {str(o.path) for o in config.outputs}
-            self._hosts = {h: s for h, s in self._hosts.items() if h in hosts}
+            self._hosts = hosts
             self._attempts = {k: n for k, n in self._attempts.items() if k[0] in groups}
             self._write_errors = {p: n for p, n in self._write_errors.items() if p in paths}
+
+    def observe_state(self, state: State | None) -> None:
+        """Take what ``state`` (of an earlier process) knows of the hosts of the configuration.
+
+        At start, before any round: a restart with fresh tokens runs no round for hours, and
+        the metrics must describe every host meanwhile. Hosts a round has already observed
+        keep that round's values.
+        """
+        if state is None:
+            return
+        with self._lock:
+            for host, sample in self._hosts.items():
+                known = state.hosts.get(host)
+                if known is None or sample.expires_at is not None or sample.refreshed_at:
+                    continue
+                self._hosts[host] = _HostSample(
+                    labels=sample.labels,
+                    group=sample.group,
+                    expires_at=known.expires_at,
+                    refreshed_at=known.refreshed_at,
+                    failing=known.last_error is not None,
+                )
 
     def registries(self) -> tuple[CollectorRegistry, CollectorRegistry]:
         """The registries: ecrd's metrics (the textfile's), and with the process metrics (/metrics).
@@ -149,6 +190,7 @@ class Metrics:
             attempts = sorted(self._attempts.items())
             write_errors = sorted(self._write_errors.items())
             valid, reloaded_at = self._config_valid, self._reloaded_at
+        config_label = self.config
         expiry = GaugeMetricFamily(
             "ecrd_token_expiry_timestamp_seconds",
             "When the login ecrd last wrote for the host expires (Unix time).",
@@ -165,7 +207,7 @@ class Metrics:
             labels=_HOST_LABELS,
         )
         for sample in hosts:
-            labels = list(sample.labels)
+            labels = [config_label, *sample.labels]
             if sample.expires_at is not None:
                 expiry.add_metric(labels, sample.expires_at.timestamp())
             if sample.refreshed_at is not None:
@@ -175,31 +217,34 @@ class Metrics:
         counter = CounterMetricFamily(
             "ecrd_refresh_attempts",
             "GetAuthorizationToken attempts per group, by result.",
-            labels=("group", "result"),
+            labels=("config", "group", "result"),
         )
         for (group, result), count in attempts:
-            counter.add_metric([group, result], count)
+            counter.add_metric([config_label, group, result], count)
         yield counter
         errors = CounterMetricFamily(
             "ecrd_output_write_errors",
             "Rounds in which an output could not be written, per output path.",
-            labels=("path",),
+            labels=("config", "path"),
         )
         for path, count in write_errors:
-            errors.add_metric([path], count)
+            errors.add_metric([config_label, path], count)
         yield errors
         config = GaugeMetricFamily(
-            "ecrd_config_valid", "1 when the configuration last read is valid, else 0."
+            "ecrd_config_valid",
+            "1 when the configuration last read is valid, else 0.",
+            labels=("config",),
         )
         if valid is not None:
-            config.add_metric([], 1.0 if valid else 0.0)
+            config.add_metric([config_label], 1.0 if valid else 0.0)
         yield config
         reload = GaugeMetricFamily(
             "ecrd_config_reload_timestamp_seconds",
             "When the configuration in force was loaded (Unix time).",
+            labels=("config",),
         )
         if reloaded_at is not None:
-            reload.add_metric([], reloaded_at.timestamp())
+            reload.add_metric([config_label], reloaded_at.timestamp())
         yield reload
 
     def render(self) -> bytes:
@@ -228,15 +273,20 @@ class Metrics:
     def serve(self, *, host: str, port: int) -> Callable[[], None]:
         """Serve the metrics at ``http://HOST:PORT/metrics`` from a thread; return its stop.
 
+        The answer adds prometheus_client's process metrics to ecrd's. Connections are
+        bounded in number and time (``ecrd.metrics_server``).
+
         Raises:
             ConfigError: the address cannot be listened on (in use, not local, refused).
         """
-        from prometheus_client import start_http_server  # noqa: PLC0415 -- see the docstring
+        from prometheus_client import generate_latest  # noqa: PLC0415 -- see the docstring
+
+        from ecrd.metrics_server import MetricsServer  # noqa: PLC0415
 
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         registry = self.registries()[1]
         try:
-            server, thread = start_http_server(port, addr=host, registry=registry)
+            server = MetricsServer(host=host, port=port, render=lambda: generate_latest(registry))
         except OSError as exc:
             reason = {
                 errno.EADDRINUSE: "address already in use; stop what listens there or choose another port",
@@ -245,13 +295,8 @@ class Metrics:
             }.get(exc.errno or 0, exc.strerror or str(exc))
             msg = f"cannot serve metrics on {address} (metrics.listen): {reason}"
             raise ConfigError(msg) from exc
-
-        def stop() -> None:
-            server.shutdown()
-            server.server_close()
-            thread.join()
-
-        return stop
+        server.start()
+        return server.stop
 
 
 def _refreshed_since(host: HostResult, previous: _HostSample | None, started_at: datetime) -> bool:

@@ -93,6 +93,8 @@ class State:
     # output path -> what this configuration wrote there
     owned: dict[str, OwnedEntries] = field(default_factory=dict)
     config_error: str | None = None
+    # Why the metrics textfile could not be written last time; None when it was (or none is set).
+    metrics_error: str | None = None
     # The absolute path of the configuration file this state belongs to.
     config: str | None = None
 
@@ -114,6 +116,7 @@ def render_state(state: State) -> bytes:
             if o.entries
         },
         "config_error": state.config_error,
+        "metrics_error": state.metrics_error,
     }
     return (json.dumps(document) + "\n").encode()
 
@@ -133,6 +136,7 @@ def parse_state(data: bytes) -> State | None:
             hosts=hosts,
             owned=owned,
             config_error=_optional_text(document.get("config_error")),
+            metrics_error=_optional_text(document.get("metrics_error")),
             config=_optional_text(document.get("config")),
         )
     except (ValueError, KeyError, TypeError):  # json's errors, UnicodeDecodeError: ValueError

@@ -55,7 +55,7 @@ def exit_code(report: Report) -> int:
 
 
 def render_json(report: Report) -> str:
-    """The documented JSON: ``{"hosts": [...], "config_error", "daemon", "config"}``."""
+    """The documented JSON: ``{"hosts": [...], "config_error", "metrics_error", "daemon", "config"}``."""
     hosts = [
         {
             "host": h.host,
@@ -79,6 +79,7 @@ def render_json(report: Report) -> str:
         "hosts": hosts,
         "config": report.config,
         "config_error": report.state.config_error if report.state else None,
+        "metrics_error": report.state.metrics_error if report.state else None,
         "daemon": {"pid": report.daemon_pid} if report.daemon_pid else None,
     }
     return json.dumps(document, indent=2)
@@ -112,6 +113,9 @@ def render_table(report: Report, *, home: str | None = None) -> str:
     config_error = report.state.config_error if report.state else None
     if config_error:
         notes.append(_config_error_line(report, config_error))
+    metrics_error = report.state.metrics_error if report.state else None
+    if metrics_error:
+        notes.append(f"metrics: not written, alerts cannot see these hosts: {metrics_error}")
     if notes:
         lines.append("")
         lines += [shorten(n, home) for n in notes]

@@ -147,6 +147,10 @@ class RecordingMetrics:
         self.calls.append(("config", valid))
         self.configs.append(config)
 
+    def observe_state(self, state: object) -> None:
+        """Keep it."""
+        self.calls.append(("state", state))
+
     def write_textfile(self, path: object) -> None:
         """Keep it."""
         self.calls.append(("textfile", path))

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -32,7 +33,6 @@ from tests.test_round import FakeTokenSource
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 STARTED = NOW - timedelta(minutes=1)
@@ -46,15 +46,22 @@ EAST = Registry(registry_id="222222222222", region="us-east-1", hosts=(EAST_HOST
 PUBLIC = Registry(registry_id=None, region="us-east-1", hosts=("public.ecr.aws",), public=True)
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+CONFIG = "/etc/ecrd/config.yaml"
 
 
-def parse(text: str) -> Samples:
-    """Every sample as (name, sorted labels) -> value, through prometheus_client's parser."""
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+def parse(text: str, *, config: str = CONFIG) -> Samples:
+    """Every sample as (name, sorted labels) -> value, through prometheus_client's parser.
+
+    Every ecrd series must carry ``config`` (checked here), left out of the labels returned.
+    """
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = dict(s.labels)
+            if s.name.startswith("ecrd_"):
+                assert config == labels.pop("config", None), s
+            samples[(s.name, tuple(sorted(labels.items())))] = s.value
+    return samples
 
 
 def ecrd_only(samples: Samples) -> Samples:
@@ -111,7 +118,7 @@ def every_host_ok(at: datetime = NOW) -> RoundResult:
 @pytest.fixture
 def metrics() -> Metrics:
     """Metrics started a minute before NOW, with a valid configuration loaded then."""
-    found = Metrics(clock=lambda: STARTED)
+    found = Metrics(config=Path(CONFIG), clock=lambda: STARTED)
     found.observe_config(valid=True)
     return found
 
@@ -212,7 +219,7 @@ class TestValues:
     def test_config_gauge_drops_and_recovers_around_an_invalid_save(self, tmp_path):
         """An invalid configuration sets 0 and keeps the last reload time; a valid one, 1 and now."""
         times = iter([STARTED, NOW, NOW + timedelta(minutes=5)])
-        metrics = Metrics(clock=lambda: next(times))
+        metrics = Metrics(config=Path(CONFIG), clock=lambda: next(times))
         path = tmp_path / "ecrd.prom"
 
         metrics.observe_config(valid=True)
@@ -235,7 +242,7 @@ class TestValues:
             outputs=(OutputSpec(type="docker", path=tmp_path / "config.json"),),
             registries=(WEST, EAST),
         )
-        metrics = Metrics()
+        metrics = Metrics(config=Path(CONFIG))
         result = run_round(config=config, source=fake, store=StateStore(tmp_path / "state"))
         metrics.observe_round(result)
 
@@ -277,7 +284,7 @@ class TestTextfile:
         directory = tmp_path / "textfile"
         directory.mkdir()
         path = directory / "ecrd.prom"
-        small, large = Metrics(), Metrics()
+        small, large = Metrics(config=Path(CONFIG)), Metrics(config=Path(CONFIG))
         small.observe_round(every_host_ok())
         large.observe_round(
             round_of(
@@ -390,12 +397,16 @@ NODE_EXPORTER = shutil.which("prometheus-node-exporter") or shutil.which("node_e
 
 @pytest.fixture
 def node_exporter(tmp_path) -> Iterator[tuple[Path, Callable[[], str]]]:
-    """node_exporter with only its textfile collector on; yields the directory and a scrape."""
+    """node_exporter with only its textfile collector on; yields the directory and a scrape.
+
+    Its log goes to ``node_exporter.log`` in ``tmp_path``.
+    """
     if NODE_EXPORTER is None:
         pytest.skip("node_exporter is not installed (apt-get install prometheus-node-exporter)")
     directory = tmp_path / "textfile"
     directory.mkdir()
     port = _free_port()
+    log = (tmp_path / "node_exporter.log").open("wb")
     proc = subprocess.Popen(
         [
             NODE_EXPORTER,
@@ -404,8 +415,8 @@ def node_exporter(tmp_path) -> Iterator[tuple[Path, Callable[[], str]]]:
             f"--collector.textfile.directory={directory}",
             f"--web.listen-address=127.0.0.1:{port}",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
     )
 
     def scrape() -> str:
@@ -425,6 +436,7 @@ def node_exporter(tmp_path) -> Iterator[tuple[Path, Callable[[], str]]]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log.close()
 
 
 class TestNodeExporter:
@@ -443,6 +455,40 @@ class TestNodeExporter:
         assert 0.0 == served[("node_textfile_scrape_error", ())]
         gathering = (("cause", "gathering"),)
         assert 0.0 == served[("promhttp_metric_handler_errors_total", gathering)]
+
+    def test_two_configurations_in_one_directory_are_told_apart_without_collision(
+        self, node_exporter, tmp_path
+    ):
+        """Two ecrd textfiles with the same host: both served, told apart by config, no clash."""
+        directory, scrape = node_exporter
+        ci, dev = "/etc/ecrd/ci.yaml", "/home/build/.config/ecrd/config.yaml"
+        for name, config, at in (("ci", ci, NOW), ("dev", dev, NOW + timedelta(hours=1))):
+            metrics = Metrics(config=config, clock=lambda: STARTED)
+            metrics.observe_config(valid=True)
+            metrics.observe_round(every_host_ok(at))
+            metrics.write_textfile(directory / f"ecrd-{name}.prom")
+
+        scrape()
+        text = scrape()
+        served = {
+            (s.name, s.labels.get("config"), s.labels.get("host")): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name.startswith("ecrd_")
+        }
+
+        log = (tmp_path / "node_exporter.log").read_text()
+        assert "collected before" not in log
+        assert "error" not in log.lower()
+        assert "node_textfile_scrape_error 0" in text.splitlines()
+        expiry = "ecrd_token_expiry_timestamp_seconds"
+        assert EXPIRES.timestamp() == served[(expiry, ci, WEST_HOST)]
+        assert (EXPIRES + timedelta(hours=1)).timestamp() == served[(expiry, dev, WEST_HOST)]
+        assert (
+            1.0
+            == served[("ecrd_config_valid", ci, None)]
+            == served[("ecrd_config_valid", dev, None)]
+        )
 
 
 # --- End to end: `python -m ecrd refresh` against the emulator -------------------------------
@@ -490,7 +536,7 @@ class TestRefreshProcess:
         done = ecrd("refresh", "-c", str(config))
         status = json.loads(ecrd("status", "-c", str(config), "--output", "json").stdout)
         textfile = tmp_path / "textfile" / "ecrd.prom"
-        samples = parse(textfile.read_text())
+        samples = parse(textfile.read_text(), config=str(config))
 
         assert 0 == done.returncode, done.stderr
         expires_at = (issued + timedelta(hours=12)).timestamp()
@@ -537,7 +583,7 @@ class TestRefreshProcess:
         emulator.inject(Fault(kind="access_denied", region="eu-central-1", count=None))
 
         done = ecrd("refresh", "-c", str(config))
-        samples = parse((tmp_path / "textfile" / "ecrd.prom").read_text())
+        samples = parse((tmp_path / "textfile" / "ecrd.prom").read_text(), config=str(config))
 
         assert 1 == done.returncode
         failing = {
@@ -567,11 +613,11 @@ def test_a_daemon_without_metrics_never_imports_prometheus_client():
     code = (
         "import sys\n"
         "from ecrd.metrics import Metrics\n"
-        "metrics = Metrics()\n"
+        "metrics = Metrics(config='/etc/ecrd/config.yaml')\n"
         "metrics.observe_config(valid=True)\n"
         "before = 'prometheus_client' in sys.modules\n"
         "text = metrics.render().decode()\n"
-        "print(before, 'prometheus_client' in sys.modules, 'ecrd_config_valid 1.0' in text)\n"
+        "print(before, 'prometheus_client' in sys.modules, 'ecrd_config_valid{config=\"/etc/ecrd/config.yaml\"} 1.0' in text)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

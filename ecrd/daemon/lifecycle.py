@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from ecrd.config import load_config
 from ecrd.config.model import Config
 from ecrd.daemon.control import ControlServer
+from ecrd.daemon.listener import MetricsListener
 from ecrd.daemon.login import DesktopNotice, sso_cache_dir
 from ecrd.daemon.notify import Notifier
 from ecrd.daemon.reload import plan_reload
@@ -33,6 +34,7 @@ from ecrd.files import MAX_SIZE
 from ecrd.files.regular import read_regular
 from ecrd.logs import get_logger
 from ecrd.metrics import Metrics
+from ecrd.metrics_textfile import TextfileWriter
 
 if TYPE_CHECKING:
     import socket
@@ -121,7 +123,9 @@ class Daemon:
         self._path = config_path
         self._store = store
         self._notifier = notifier or Notifier()
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics or Metrics(config=config_path)
+        self._textfile = TextfileWriter(metrics=self._metrics, store=store)
+        self._listener = MetricsListener(self._metrics)
         self._clock_check = clock_check
         self._wakeup = _Wakeup()
         self._config_text: bytes | None = None
@@ -129,7 +133,6 @@ class Daemon:
         self._no_config_error_recorded = False  # the state says no error, as last written
         self._started = False  # READY=1 sent: a reload is announced with RELOADING=1
         self._clock_offset = time.time() - time.monotonic()
-        self._stop_serving: Callable[[], None] | None = None
         # An invalid file at start is waited for (as a missing one) instead of exit 2: for
         # launchd, which would start ecrd again and again while the file stays wrong.
         self._wait_for_valid_config = wait_for_valid_config
@@ -143,6 +146,7 @@ class Daemon:
             notifier=self._notifier,
             notice=notice or DesktopNotice(),
             metrics=self._metrics,
+            textfile=self._textfile,
             clock=clock,
             rand=rand,
         )
@@ -199,9 +203,7 @@ class Daemon:
         # The modules and the configuration live as long as the daemon: out of the cyclic
         # collector's sight (again after the first round, see Rounds).
         gc.freeze()
-        if config.metrics.listen is not None:
-            host, port = config.metrics.listen
-            self._stop_serving = self._metrics.serve(host=host, port=port)
+        self._listener.start(config.metrics)
         jobs = self.rounds.jobs
         interval = self._notifier.watchdog_interval
         if interval is not None:
@@ -220,7 +222,12 @@ class Daemon:
         if _read(self._path) not in (self._config_text, self._rejected_at_start):
             # Created or changed between the load and the start of the watch, unseen by it.
             self._wakeup.set("reload")
-        ready = self.rounds.begin(config, self._read_state(), run_first=run_jobs)
+        state = self._read_state()
+        # Every host restored from the state is in the metrics before any round runs.
+        self._metrics.observe_state(state)
+        self._textfile.known(state)
+        ready = self.rounds.begin(config, state, run_first=run_jobs)
+        self._textfile.write(config.metrics.textfile)
         if run_jobs:
             # The scheduler (its import, its threads) waits for the first round's write:
             # the outputs come first. What is scheduled meanwhile waits for it.
@@ -242,8 +249,7 @@ class Daemon:
         self._watch.stop()
         self._login_watch.stop()
         self.rounds.stop()
-        if self._stop_serving is not None:
-            self._stop_serving()
+        self._listener.stop()
         _end_children()
 
     def reload(self) -> None:
@@ -275,7 +281,10 @@ class Daemon:
             else:
                 self._accepted(text, new)
                 plan = plan_reload(old=self.rounds.config, new=new, runs=self.rounds.runs())
-                summary = self.rounds.apply_plan(new, plan)
+                notes = self._listener.apply(new.metrics)
+                summary = self.rounds.apply_plan(new, plan, notes=notes)
+        # Accepted or rejected, within a second of the save, without waiting for a round.
+        self._textfile.write(self.rounds.config.metrics.textfile)
         if announce:
             self._notifier.ready(summary)
         else:

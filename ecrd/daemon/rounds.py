@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ecrd.daemon.notify import Notifier
     from ecrd.daemon.reload import ReloadPlan
     from ecrd.metrics import Metrics
+    from ecrd.metrics_textfile import TextfileWriter
     from ecrd.secret import Credentials
     from ecrd.state import State, StateStore
     from ecrd.tokens.source import TokenSource
@@ -69,6 +70,7 @@ class Rounds:
         notifier: Notifier,
         notice: DesktopNotice,
         metrics: Metrics,
+        textfile: TextfileWriter,
         clock: Callable[[], datetime],
         rand: Callable[[], float],
     ) -> None:
@@ -80,6 +82,7 @@ class Rounds:
         self._notifier = notifier
         self._notice = notice
         self._metrics = metrics
+        self._textfile = textfile
         self._clock = clock
         self._rand = rand
         self._runs: dict[GroupKey, GroupRun] = {}
@@ -235,8 +238,13 @@ class Rounds:
             raise ControlError(msg)
         return result
 
-    def apply_plan(self, new: Config, plan: ReloadPlan) -> str:
-        """Swap in ``new`` and carry out ``plan``; returns the status line."""
+    def apply_plan(
+        self, new: Config, plan: ReloadPlan, *, notes: Mapping[str, str] | None = None
+    ) -> str:
+        """Swap in ``new`` and carry out ``plan``; returns the status line.
+
+        ``notes`` go into the ``config_reloaded`` event (what else the reload did).
+        """
         with self.lock:
             self._use(new)
             for key in plan.removed:
@@ -258,7 +266,7 @@ class Rounds:
                 # and what left the configuration leaves the outputs.
                 kept = [g for g in new.groups() if self._credentials(g.key) is not None]
                 self._round(kept, {g.key: self._credentials(g.key) for g in kept}, fresh=[])  # type: ignore[misc]
-            log.info("config_reloaded", config=str(new.path), **plan.summary)
+            log.info("config_reloaded", config=str(new.path), **plan.summary, **(notes or {}))
             now = self._clock()
             for group in plan.fetch:
                 if group.key in self._in_flight:
@@ -338,7 +346,9 @@ class Rounds:
         except Exception:  # a bug, with its traceback: the group is retried, not dropped
             log.exception("round_failed")
             return None
-        _report(self._metrics, config, result)
+        # After the outputs: a metrics write that fails never stops a login from being written.
+        self._metrics.observe_round(result)
+        self._textfile.write(config.metrics.textfile)
         return result
 
     def _after(
@@ -397,13 +407,3 @@ class Rounds:
         # took 20-35 ms in the middle of a reload.
         gc.freeze()
         return self.summary()
-
-
-def _report(metrics: Metrics, config: Config, result: RoundResult) -> None:
-    """The round into the metrics, and the metrics into their textfile when configured."""
-    metrics.observe_round(result)
-    if config.metrics.textfile is not None:
-        try:
-            metrics.write_textfile(config.metrics.textfile)
-        except EcrdError as exc:
-            log.error("metrics_failed", path=str(config.metrics.textfile), error=str(exc))
