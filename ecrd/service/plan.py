@@ -167,6 +167,15 @@ def _user_unit_directory() -> Path:
 # -- systemd template unit for build hosts ------------------------------------------------
 
 
+def _metrics_note(user: str) -> str:
+    """How USER may write node_exporter's textfile directory (Debian's), which the unit allows."""
+    directory = "/var/lib/prometheus/node-exporter"
+    return (
+        f"metrics: for metrics.textfile: {directory}/ecrd-{user}.prom, let {user} write "
+        f"{directory}: setfacl -m u:{user}:rwx {directory} (Debian package acl)"
+    )
+
+
 def _install_template(
     *, ecrd: Path, account: Account, config: Path | None, system: System
 ) -> list[Step]:
@@ -206,6 +215,7 @@ def _install_template(
     steps.append(Step.note(f"status: systemctl status ecrd@{user}"))
     steps.append(Step.note(f"logs:   journalctl -u ecrd@{user} -f"))
     steps.append(Step.note(f"state:  /var/lib/ecrd/{user} (sudo -u {user} -H {ecrd} status)"))
+    steps.append(Step.note(_metrics_note(user)))
     return steps
 
 

@@ -55,6 +55,8 @@ RestartSec=30s
 # 2: invalid configuration or usage, which a restart cannot mend; fix it, then restart.
 RestartPreventExitStatus=2
 UMask=0077
+# Room for every group's connections and files: /metrics holds at most 16 connections.
+LimitNOFILE=8192
 """
 
 # Seccomp and prctl settings: they need no privileges, so they work in both managers.
@@ -125,10 +127,12 @@ StateDirectoryMode=0700
 
 # Sandbox. The user's home stays writable: outputs are replaced by writing a new file next
 # to them (~/.netrc lies in the home itself). systemd has no specifier for the home of
-# User= (%h is root's in a system unit), hence these two usual places.
+# User= (%h is root's in a system unit), hence these two usual places. And Debian's
+# prometheus-node-exporter textfile directory, for metrics.textfile; %i may write it once
+# allowed: setfacl -m u:%i:rwx /var/lib/prometheus/node-exporter (package acl).
 ProtectSystem=strict
 ProtectHome=read-only
-ReadWritePaths=-/home/%i -/var/lib/%i
+ReadWritePaths=-/home/%i -/var/lib/%i -/var/lib/prometheus/node-exporter
 PrivateTmp=yes
 PrivateDevices=yes
 PrivateUsers=yes

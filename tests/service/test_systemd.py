@@ -215,8 +215,21 @@ class TestTemplateUnit:
         """/home/USER and /var/lib/USER stay writable; no %h, which is root's home in a system unit."""
         text = render_template_unit(ecrd=ecrd)
 
-        assert "ReadWritePaths=-/home/%i -/var/lib/%i" in text.splitlines()
+        assert (
+            "ReadWritePaths=-/home/%i -/var/lib/%i -/var/lib/prometheus/node-exporter"
+            in text.splitlines()
+        )
         assert [] == [line for line in text.splitlines() if "%h" in line and line[0] != "#"]
+
+    def test_both_units_leave_room_in_open_files(self, ecrd):
+        """LimitNOFILE= well above the default 1,024: /metrics can never take what rounds need."""
+        texts = [render_template_unit(ecrd=ecrd), render_user_unit(ecrd=ecrd, config=None)]
+
+        limits = [
+            [line for line in t.splitlines() if line.startswith("LimitNOFILE=")] for t in texts
+        ]
+
+        assert [["LimitNOFILE=8192"], ["LimitNOFILE=8192"]] == limits
 
     def test_template_allows_only_those_homes(self):
         """template_allows() tells whether a home needs a drop-in of its own."""
