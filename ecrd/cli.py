@@ -318,6 +318,12 @@ def check_config(ctx: click.Context) -> None:
     click.echo(
         yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=False), nl=False
     )
+    if config.metrics.textfile is not None:
+        from ecrd.metrics_access import textfile_problem  # noqa: PLC0415
+
+        problem = textfile_problem(config.metrics.textfile)
+        if problem is not None:
+            click.echo(f"warning: {problem}", err=True)
 
 
 @cli.command()

@@ -643,9 +643,11 @@ class TestInstallTemplate:
             "status: systemctl status ecrd@ci",
             "logs:   journalctl -u ecrd@ci -f",
             f"state:  /var/lib/ecrd/ci (sudo -u ci -H {ecrd} status)",
-            "metrics: for metrics.textfile: /var/lib/prometheus/node-exporter/ecrd-ci.prom, let ci"
-            " write /var/lib/prometheus/node-exporter:"
-            " setfacl -m u:ci:rwx /var/lib/prometheus/node-exporter (Debian package acl)",
+            (
+                "metrics: for metrics.textfile: /var/lib/prometheus/node-exporter/ecrd-ci.prom,"
+                " let ci write /var/lib/prometheus/node-exporter:"
+                " setfacl -m u:ci:rwx /var/lib/prometheus/node-exporter (Debian package acl)"
+            ),
         ] == result.stdout.splitlines()
         assert render_template_unit(ecrd=ecrd) == (units / "ecrd@.service").read_text()
         assert (
