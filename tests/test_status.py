@@ -94,7 +94,13 @@ class TestJson:
             render_json(Report(state=None, config=CONFIG, daemon_pid=None, now=NOW))
         )
 
-        assert {"hosts": [], "config": CONFIG, "config_error": None, "daemon": None} == document
+        assert {
+            "hosts": [],
+            "config": CONFIG,
+            "config_error": None,
+            "metrics_error": None,
+            "daemon": None,
+        } == document
 
 
 class TestTable:
