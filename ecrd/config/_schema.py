@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from ecrd.config._located import dotted, within
 from ecrd.config.durations import describe, parse_duration
-from ecrd.config.hosts import check_host, is_valid_region, split_port
+from ecrd.config.hosts import check_host, is_valid_region
+from ecrd.hostport import host_name, split_port
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -150,7 +151,7 @@ def _listen(value: object) -> tuple[str, int]:
     problem = check_host(host)
     if port is None or problem:
         raise ValueError(expected + (f" ({problem})" if problem else " (no port)"))
-    return host.removeprefix("[").removesuffix("]"), port
+    return host_name(host), port
 
 
 # --- Sections ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from ecrd.config.model import PUBLIC_HOST, PUBLIC_REGION
+from ecrd.hostport import split_port
 
 _HOST = re.compile(
     r"(?P<id>\d{12})\.dkr[.-]ecr(?P<fips>-fips)?\.(?P<region>[a-z0-9][a-z0-9_-]*)\."
@@ -30,7 +31,6 @@ _ANY_ID = re.compile(_HOST.pattern.replace(r"(?P<id>\d{12})", r"(?P<id>\d+)", 1)
 _REGION = re.compile(r"[a-z]{2,4}(?:-[a-z]+)+-\d+")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-_MAX_PORT = 65535
 _MAX_NAME = 253
 
 
@@ -125,39 +125,6 @@ def is_valid_region(region: str) -> bool:
     return _REGION.fullmatch(region) is not None
 
 
-def split_port(host: str) -> tuple[str, int | None]:
-    """Split ``host[:port]`` into the name and the port; ``[::1]:5000`` gives ``[::1]``.
-
-    Raises:
-        ValueError: the port is not a number from 1 to 65535.
-    """
-    if host.startswith("["):
-        end = host.find("]")
-        name, rest = (host[: end + 1], host[end + 1 :]) if end >= 0 else (host, "")
-        if not rest:
-            return name, None
-        if not rest.startswith(":"):
-            msg = f"expected ':PORT' after ']', got {rest!r}"
-            raise ValueError(msg)
-        return name, _port(rest[1:])
-    if host.count(":") == 1:
-        name, port = host.split(":")
-        return name, _port(port)
-    return host, None
-
-
-def strip_port(host: str) -> str:
-    """The host name without its port (``registry:5000`` gives ``registry``).
-
-    An IPv6 literal keeps its brackets: ``[::1]:5000`` gives ``[::1]``. A malformed port
-    is left as it is.
-    """
-    try:
-        return split_port(host)[0]
-    except ValueError:
-        return host
-
-
 def check_host(host: str) -> str | None:  # noqa: PLR0911 -- one return per reason
     """Why ``host`` is not a host name with an optional port, or ``None`` when it is one.
 
@@ -181,14 +148,6 @@ def check_host(host: str) -> str | None:  # noqa: PLR0911 -- one return per reas
     if len(name) > _MAX_NAME or _NAME.fullmatch(name.lower()) is None:
         return "not a DNS name"
     return None
-
-
-def _port(text: str) -> int:
-    digits = text.isascii() and text.isdigit() and len(text) <= len(str(_MAX_PORT))
-    if not digits or not 1 <= int(text) <= _MAX_PORT:
-        msg = f"expected a port from 1 to {_MAX_PORT}, got {text!r}"
-        raise ValueError(msg)
-    return int(text)
 
 
 def _is_ip(text: str, *, version: int) -> bool:

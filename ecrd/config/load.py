@@ -26,11 +26,11 @@ from ecrd.config._located import Problems, Tree, compose, dotted
 from ecrd.config._registries import EXAMPLE_HOST, read_registries
 from ecrd.config._schema import AWS, METRICS, OUTPUT, REFRESH, read_section, report_unknown_key
 from ecrd.config.durations import describe, format_duration
-from ecrd.config.hosts import strip_port
 from ecrd.config.model import Config, MetricsSpec, OutputSpec, RefreshPolicy
 from ecrd.errors import ConfigError
 from ecrd.files import MAX_SIZE
 from ecrd.files.regular import RefusedFileError, read_regular
+from ecrd.hostport import host_name
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -270,7 +270,7 @@ class _Checker:
             return
         bare: dict[str, tuple[str, int, DocPath]] = {}
         for host, (index, at) in owner.items():
-            name = strip_port(host)
+            name = host_name(host)
             other = bare.setdefault(name, (host, index, at))
             if other[1] != index:
                 msg = (

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from ecrd.errors import OutputError
 from ecrd.files import update_file
+from ecrd.hostport import host_name
 from ecrd.logs import get_logger
 from ecrd.outputs import _netrc_syntax as syntax
 from ecrd.outputs.output import WriteResult, fingerprint
@@ -146,26 +147,11 @@ class _Wanted:
         )
 
 
-def netrc_name(host: str) -> str:
-    """The netrc machine name of a registry host: the host without its port.
-
-    ``127.0.0.1:5000`` is ``127.0.0.1``; ``[::1]:5000`` is ``::1``, as curl looks it up.
-    """
-    if host.startswith("["):
-        close = host.find("]")
-        if close > 0:
-            return host[1:close]
-    head, sep, port = host.rpartition(":")
-    if sep and port.isdigit() and ":" not in head:
-        return head
-    return host
-
-
 def _wanted(logins: Mapping[str, Credentials], path: Path) -> dict[str, _Wanted]:
     """The entries to write, by lower-case machine name."""
     wanted: dict[str, _Wanted] = {}
     for host, login in logins.items():
-        name = netrc_name(host)
+        name = host_name(host)  # netrc has no ports; IPv6 as curl looks it up: ::1
         if not _PLAIN_WORD.fullmatch(name):
             msg = f"{host!r} cannot be a netrc machine name"
             raise ValueError(msg)
@@ -232,7 +218,7 @@ def _edit(
     removed: list[str] = []
     gone: set[int] = set()
     for host, digest in remove.items():
-        name = netrc_name(host).lower()
+        name = host_name(host).lower()
         if name in wanted:
             continue
         ours = [

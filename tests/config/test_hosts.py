@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from ecrd.config.hosts import (
@@ -11,10 +15,9 @@ from ecrd.config.hosts import (
     is_valid_region,
     parse_host,
     partition,
-    split_port,
     standard_host,
-    strip_port,
 )
+from ecrd.hostport import host_name, split_port
 
 ID = "123456789012"
 
@@ -182,19 +185,42 @@ class TestSplitPort:
             split_port(host)
 
 
-class TestStripPort:
+class TestHostName:
     @pytest.mark.parametrize(
         ("host", "expected"),
         [
             ("registry.example:5000", "registry.example"),
             ("registry.example", "registry.example"),
-            ("[::1]:5000", "[::1]"),
+            ("127.0.0.1:5000", "127.0.0.1"),
+            ("[::1]:5000", "::1"),
+            ("[::1]", "::1"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("::1", "::1"),
             ("registry:bad", "registry:bad"),
         ],
     )
-    def test_strips(self, host, expected):
-        """The port goes; a malformed one is left in place."""
-        assert expected == strip_port(host)
+    def test_drops_the_port_and_the_brackets(self, host, expected):
+        """The port goes, and an IPv6 literal its brackets, as curl and urllib name the host.
+
+        A malformed port is left in place.
+        """
+        assert expected == host_name(host)
+
+    def test_imports_nothing(self):
+        """The module loads no other module of ecrd and no third-party one.
+
+        Light enough for docker-credential-ecrd and the kubelet provider, which start on every
+        image pull.
+        """
+        code = (
+            "import sys; before = set(sys.modules); import ecrd.hostport; "
+            "print(sorted(set(sys.modules) - before))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        )
+
+        assert ["__future__", "ecrd", "ecrd.hostport"] == json.loads(done.stdout.replace("'", '"'))
 
 
 class TestCheckHost:

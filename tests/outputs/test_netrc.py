@@ -8,9 +8,11 @@ import io
 import netrc
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,7 @@ from ecrd import files as _atomic
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
 from ecrd.outputs import fingerprint
-from ecrd.outputs.netrc import NetrcOutput, _check_python_netrc, netrc_name
+from ecrd.outputs.netrc import NetrcOutput, _check_python_netrc
 from ecrd.secret import Credentials, Secret
 from tests.fakes import EXPIRES_AT
 from tests.strategies import ecr_passwords, netrc_files, netrc_hosts
@@ -414,12 +416,13 @@ class TestNetrcOutput:
             ("127.0.0.1:5000", "127.0.0.1"),
             ("registry.example.internal:443", "registry.example.internal"),
             ("[::1]:5000", "::1"),
-            ("::1", "::1"),
         ],
     )
-    def test_netrc_name_drops_the_port(self, host, name):
-        """The machine name is the host without its port, as curl and requests look it up."""
-        assert name == netrc_name(host)
+    def test_machine_name_is_the_host_without_its_port(self, path, host, name):
+        """The machine name is the host without its port (an IPv6 one without brackets)."""
+        output(path).apply(logins={host: login()}, remove={})
+
+        assert {name: ("AWS", "", PASSWORD)} == stdlib_hosts(path)
 
     def test_concurrent_writer_is_kept(self, path, monkeypatch):
         """An entry written between ecrd's read and rename survives, and ecrd's is there too."""
@@ -486,6 +489,49 @@ class TestNetrcOutput:
             ("AWS", "local"),
             ("AWS", PASSWORD),
         ) == found
+
+    @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+    def test_real_curl_and_urllib_find_an_ipv6_host(self, path):
+        """An IPv6 host [::1]:PORT is written ``machine ::1``, which curl and Python find.
+
+        curl --netrc-file sends it, and Python's netrc finds it under urllib's name for the
+        host, as requests looks it up.
+        """
+        seen: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.headers.get("Authorization", ""))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.HTTPServer):
+            address_family = socket.AF_INET6
+
+        try:
+            server = Server(("::1", 0), Handler)
+        except OSError as exc:
+            pytest.skip(f"no IPv6 loopback here: {exc}")
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://[::1]:{server.server_address[1]}/"
+            output(path).apply(logins={f"[::1]:{server.server_address[1]}": login()}, remove={})
+            subprocess.run(
+                ["curl", "-sf", "-o", "/dev/null", "--netrc-file", str(path), url],
+                check=True,
+                timeout=20,
+            )
+        finally:
+            server.shutdown()
+            server.server_close()
+        found = netrc.netrc(str(path)).authenticators(urllib.parse.urlsplit(url).hostname or "")
+
+        assert [f"Basic {base64.b64encode(f'AWS:{PASSWORD}'.encode()).decode()}"] == seen
+        assert ("AWS", "", PASSWORD) == found
 
     @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
     def test_real_curl_sends_ecrd_password(self, path):
