@@ -53,3 +53,16 @@ def _port(text: str) -> int:
         msg = f"expected a port from 1 to {_MAX_PORT}, got {text!r}"
         raise ValueError(msg)
     return int(text)
+
+
+def url_host(server_url: str) -> str:
+    """The host of a server URL, as docker reduces one: no scheme, no path, the port kept.
+
+    ``https://HOST``, ``http://HOST/v2/`` and ``HOST`` all give ``HOST``.
+    """
+    url = server_url.strip()
+    for scheme in ("https://", "http://"):
+        if url.startswith(scheme):
+            url = url[len(scheme) :]
+            break
+    return url.split("/", 1)[0]

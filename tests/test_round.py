@@ -265,7 +265,7 @@ class TestShadowedEntries:
         assert any(str(podman) in w for w in result.warnings)
         state = StateStore(paths["state"]).read()
         assert state is not None
-        assert [f"add {podman} to outputs (type: docker)"] == [
+        assert [f"add {podman} to outputs (type: containers)"] == [
             w[w.index("add ") : w.index(")") + 1] for w in state.hosts[EAST.hosts[0]].warnings
         ]
         assert [] == state.hosts[WEST.hosts[0]].warnings

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ecrd.config._located import dotted, within
 from ecrd.config.durations import describe, parse_duration
 from ecrd.config.hosts import check_host, is_valid_region
+from ecrd.config.model import OUTPUT_TYPES
 from ecrd.hostport import host_name, split_port
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from ecrd.config._located import DocPath, Tree
     from ecrd.config.model import OutputType
 
-_OUTPUT_TYPES: tuple[OutputType, ...] = ("docker", "netrc")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+", re.ASCII)
 LOOPBACK = "127.0.0.1"
 
@@ -118,11 +118,12 @@ def _flag(value: object) -> bool:
 
 
 def _output_type(value: object) -> OutputType:
-    for known in _OUTPUT_TYPES:
+    for known in OUTPUT_TYPES:
         if value == known:
             return known
-    hint = did_you_mean(value, _OUTPUT_TYPES) if isinstance(value, str) else ""
-    msg = f"expected docker or netrc, got {describe(value)}{hint}"
+    hint = did_you_mean(value, OUTPUT_TYPES) if isinstance(value, str) else ""
+    *first, last = OUTPUT_TYPES
+    msg = f"expected {', '.join(first)} or {last}, got {describe(value)}{hint}"
     raise ValueError(msg)
 
 

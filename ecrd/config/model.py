@@ -6,11 +6,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from ecrd.config.durations import format_duration
 
-OutputType = Literal["docker", "netrc"]
+# The output types, in the order messages list them; each has one writer in
+# ecrd.outputs.writers.WRITERS (a test checks that none is missing).
+OutputType = Literal["docker", "netrc", "containers"]
+OUTPUT_TYPES: tuple[OutputType, ...] = get_args(OutputType)
 
 PUBLIC_HOST = "public.ecr.aws"
 PUBLIC_REGION = "us-east-1"

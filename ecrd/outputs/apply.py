@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecrd.config.model import OutputSpec
+from ecrd.config.model import OUTPUT_TYPES, OutputSpec
 from ecrd.errors import OutputError
 from ecrd.logs import get_logger
-from ecrd.outputs import WriteResult, build_outputs
+from ecrd.outputs.writers import build_outputs
 from ecrd.state_model import OwnedEntries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping
 
     from ecrd.config.model import Config
+    from ecrd.outputs.output import WriteResult
     from ecrd.secret import Credentials
     from ecrd.state_model import State
 
@@ -73,9 +74,10 @@ def apply_outputs(
         (spec, logins, configured_hosts) for spec in config.outputs
     ]
     jobs.extend(
-        (OutputSpec(type=o.type, path=Path(p)), {}, frozenset())  # type: ignore[arg-type]
+        (OutputSpec(type=kind, path=Path(p)), {}, frozenset())
         for p, o in state.owned.items()
-        if p not in configured_paths and o.type in ("docker", "netrc")
+        for kind in OUTPUT_TYPES
+        if p not in configured_paths and o.type == kind
     )
     for spec, wanted, keep in jobs:
         path = str(spec.path)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from ecrd.files import update_file
 from ecrd.logs import get_logger
 from ecrd.outputs import _docker_json as docker_json
 from ecrd.outputs.helpers import DEFAULT_TIMEOUT, PREFIX, CredentialHelper, HelperError
 from ecrd.outputs.output import WriteResult, fingerprint
+from ecrd.outputs.routing import DOCKER, ECRD_HELPER, Clients, Route, route
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from ecrd.secret import Credentials
 
 _log = get_logger()
-# credHelpers / credsStore value naming ecrd's own helper, docker-credential-ecrd.
-ECRD_HELPER = "ecrd"
 
 _T = TypeVar("_T")
 
@@ -36,14 +35,6 @@ _T = TypeVar("_T")
 class _Merge:
     data: bytes | None  # None: nothing to change
     removed: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _Route:
-    """Where docker looks for a host's credentials: ``auths`` (helper ``None``) or a helper."""
-
-    helper: str | None
-    source: str  # "credHelpers", "credsStore" or "auths": what decided it
 
 
 class DockerOutput:
@@ -58,7 +49,12 @@ class DockerOutput:
     helper cannot store, the host gets its ``auths`` entry and a warning says what to change.
     What ecrd stored is recorded, in ``fingerprints``, as ``docker-credential-NAME:DIGEST``;
     it is erased from the helper when the host leaves, only if the helper still holds it.
+
+    ``clients`` are the clients that read the file, whose rule (``ecrd.outputs.routing``)
+    says where each host goes.
     """
+
+    clients: ClassVar[Clients] = DOCKER
 
     def __init__(self, spec: OutputSpec, *, helper_timeout: float = DEFAULT_TIMEOUT) -> None:
         self.spec = spec
@@ -84,7 +80,7 @@ class DockerOutput:
             nonlocal plan, merged
             document = docker_json.parse(before, path)
             if plan is None:
-                plan = _Plan(path, document, _Helpers(self.helper_timeout))
+                plan = _Plan(path, document, _Helpers(self.helper_timeout), self.clients)
                 for host, login in logins.items():
                     plan.set(host, login, remove.get(host))
                 for host, value in remove.items():
@@ -135,10 +131,13 @@ class _Plan:
     of a refresh is followed at the next one.
     """
 
-    def __init__(self, path: Path, document: Mapping[str, object], helpers: _Helpers) -> None:
+    def __init__(
+        self, path: Path, document: Mapping[str, object], helpers: _Helpers, clients: Clients
+    ) -> None:
         self.path = path
         self.document = document
         self.helpers = helpers
+        self.clients = clients
         self.auths: dict[str, str] = {}  # host -> auth value to set
         self.drop: dict[str, str] = {}  # host -> digest of ecrd's old entry, to remove
         self.owned: dict[str, str] = {}
@@ -152,22 +151,22 @@ class _Plan:
     def set(self, host: str, login: Credentials, previous: str | None) -> None:
         """Put ``login`` where docker looks for ``host``; clean up what ecrd wrote before."""
         auth = login.password.docker_auth(login.username)
-        route = _route(self.document, host)
-        if route.helper == ECRD_HELPER:
+        where = route(self.document, host, clients=self.clients)
+        if where.helper == ECRD_HELPER:
             self.delegated.append(host)
-        elif route.helper is not None:
+        elif where.helper is not None:
             try:
-                self._store(route.helper, host, login, previous)
+                self._store(where.helper, host, login, previous)
             except HelperError as exc:
-                self._warn(host, _store_failed(host, route, self.path, exc))
+                self._warn(host, _store_failed(host, where, self.path, exc, self.clients))
                 self.unread.append(host)
             else:
-                self.owned[host] = _helper_entry(route.helper, fingerprint(auth))
-        if host not in self.owned and route.helper != ECRD_HELPER:
+                self.owned[host] = _helper_entry(where.helper, fingerprint(auth))
+        if host not in self.owned and where.helper != ECRD_HELPER:
             self.auths[host] = auth
             self.owned[host] = fingerprint(auth)
         if previous is not None:
-            self._clean_up(host, route, previous)
+            self._clean_up(host, where, previous)
 
     def remove(self, host: str, value: str) -> None:
         """Remove ecrd's entry for ``host``, which left the configuration."""
@@ -186,13 +185,13 @@ class _Plan:
                 "refresh",
             )
 
-    def _clean_up(self, host: str, route: _Route, previous: str) -> None:
+    def _clean_up(self, host: str, where: Route, previous: str) -> None:
         """Remove what ecrd wrote for ``host`` where docker no longer looks for it."""
         old_helper, old_digest = _split(previous)
         if old_helper is None:
             if host not in self.auths:
                 self.drop[host] = old_digest  # ecrd's auths entry, if nobody replaced it
-        elif old_helper != route.helper:
+        elif old_helper != where.helper:
             try:
                 self._erase_if_ours(old_helper, host, old_digest)
             except HelperError as exc:
@@ -268,22 +267,6 @@ class _Helpers:
         return None if listing is None else host in listing
 
 
-def _route(document: Mapping[str, object], host: str) -> _Route:
-    """Where docker looks for ``host``.
-
-    Docker's rule: ``credHelpers[host]`` when the key exists (``""`` means auths), else
-    ``credsStore`` when set, else ``auths``.
-    """
-    helpers = document.get("credHelpers")
-    if isinstance(helpers, dict) and host in helpers:
-        name = helpers[host]
-        return _Route(helper=name if isinstance(name, str) and name else None, source="credHelpers")
-    store = document.get("credsStore")
-    if isinstance(store, str) and store:
-        return _Route(helper=store, source="credsStore")
-    return _Route(helper=None, source="auths")
-
-
 def _helper_entry(name: str, digest: str) -> str:
     """What ecrd records for an entry it stored through helper ``name``."""
     return f"{PREFIX}{name}:{digest}"
@@ -297,20 +280,20 @@ def _split(value: str) -> tuple[str | None, str]:
     return None, value
 
 
-def _store_failed(host: str, route: _Route, path: Path, exc: HelperError) -> str:
-    program = f"{PREFIX}{route.helper}"
-    where = f"{host}: ecrd could not store the credentials through {program} ({route.source} in {path}): {exc}"
-    if route.source == "credHelpers":
-        # podman and skopeo honour credHelpers too: nobody reads the auths entry for now.
+def _store_failed(host: str, where: Route, path: Path, exc: HelperError, clients: Clients) -> str:
+    program = f"{PREFIX}{where.helper}"
+    problem = f"{host}: ecrd could not store the credentials through {program} ({where.source} in {path}): {exc}"
+    if where.source == "credHelpers":
+        # Nobody reads the auths entry for now: every client of the file asks the helper.
         return (
-            f"{where}; docker, podman and skopeo ask {program} for this host and will not find "
+            f"{problem}; {clients.helper_readers} ask {program} for this host and will not find "
             f'them (ecrd wrote them into auths instead); set credHelpers["{host}"] to "ecrd" '
             '(ecrd then serves this host itself), or to "" (clients then read auths)'
         )
     return (
-        f"{where}; docker asks {program} for this host and will not find them (ecrd wrote "
-        "them into auths instead, where podman and skopeo, which ignore credsStore, find them); "
-        f'add "{host}": "ecrd" to credHelpers (ecrd then serves this host itself), '
+        f"{problem}; {clients.name} asks {program} for this host and will not find them (ecrd "
+        "wrote them into auths instead, where podman and skopeo, which ignore credsStore, find "
+        f'them); add "{host}": "ecrd" to credHelpers (ecrd then serves this host itself), '
         "or remove credsStore"
     )
 

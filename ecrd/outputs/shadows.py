@@ -8,14 +8,19 @@ a managed host outlives its 12 hours and then hides the fresh one ecrd writes el
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ecrd.errors import OutputError
+from ecrd.outputs import _docker_json as docker_json
+from ecrd.outputs.routing import CONTAINERS, DOCKER, ECRD_HELPER, Clients, auths_key, route
+
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
+
+    from ecrd.config.model import OutputType
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,22 @@ class Shadow:
         return (
             f"{self.host}: {self.path} holds a login for this host, which {self.reader} reads "
             "before ecrd's outputs and which will hide ecrd's fresh token once it expires: "
-            f"add {self.path} to outputs (type: docker), or remove the entry"
+            f"add {self.path} to outputs (type: {_READERS[self.reader].output_type}), or remove the entry"
         )
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """Who reads a shadowing file, the rule it follows, and the output type written for it."""
+
+    clients: Clients
+    output_type: OutputType
+
+
+_READERS: Mapping[str, _Reader] = {
+    "podman": _Reader(clients=CONTAINERS, output_type="containers"),
+    "helm": _Reader(clients=DOCKER, output_type="docker"),
+}
 
 
 def shadow_files(env: Mapping[str, str] | None = None) -> list[tuple[Path, str]]:
@@ -63,8 +82,12 @@ def find_shadows(
     for path, reader in shadow_files(env):
         if _identity(path) in written:
             continue
-        keys = _auth_keys(path)
-        found.extend(Shadow(path=path, host=h, reader=reader) for h in hosts if _matches(h, keys))
+        document = _read(path)
+        found.extend(
+            Shadow(path=path, host=h, reader=reader)
+            for h in hosts
+            if _holds(document, h, _READERS[reader].clients)
+        )
     return found
 
 
@@ -72,24 +95,19 @@ def _identity(path: Path) -> str:
     return os.path.realpath(path)
 
 
-def _auth_keys(path: Path) -> set[str]:
+def _read(path: Path) -> dict[str, object]:
     try:
-        document = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        return docker_json.parse(path.read_bytes(), path)
+    except (OSError, OutputError):
         # Missing or unreadable: nothing shadows from there, and it is not ecrd's to judge.
-        return set()
-    auths = document.get("auths") if isinstance(document, dict) else None
-    if not isinstance(auths, dict):
-        return set()
-    helpers = document.get("credHelpers")
-    keys = set(auths)
-    if isinstance(helpers, dict):
-        keys.update(helpers)
-    return keys
+        return {}
 
 
-def _matches(host: str, keys: Collection[str]) -> bool:
-    return any(
-        key.removeprefix("https://").removeprefix("http://").split("/", 1)[0] == host
-        for key in keys
-    )
+def _holds(document: Mapping[str, object], host: str, clients: Clients) -> bool:
+    """Whether ``clients`` find a login for ``host`` in ``document`` that is not ecrd's."""
+    where = route(document, host, clients=clients)
+    if where.helper is None:
+        return auths_key(document, host) is not None
+    # A helper named for the host (docker-credential-ecrd serves ecrd's own token); what a
+    # whole-file store holds cannot be told without asking it.
+    return where.source == "credHelpers" and where.helper != ECRD_HELPER

@@ -356,7 +356,7 @@ registries:
             at(
                 4,
                 11,
-                "outputs[0].type: expected docker or netrc, got 'dockr' (did you mean 'docker'?)",
+                "outputs[0].type: expected docker, netrc or containers, got 'dockr' (did you mean 'docker'?)",
             ),
             at(
                 7,

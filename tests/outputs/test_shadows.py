@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import pytest
+
 from ecrd.outputs.shadows import find_shadows, shadow_files
 
 if TYPE_CHECKING:
@@ -59,7 +61,7 @@ class TestFindShadows:
         (shadow,) = find_shadows(hosts=[HOST, "other.example"], outputs=[], env=env)
 
         assert (podman, HOST, "podman") == (shadow.path, shadow.host, shadow.reader)
-        assert f"add {podman} to outputs (type: docker)" in shadow.message
+        assert f"add {podman} to outputs (type: containers)" in shadow.message
 
     def test_a_file_that_is_an_output_is_not_a_shadow(self, tmp_path: Path):
         """When the helm config is itself an output, its entries are ecrd's own."""
@@ -78,3 +80,48 @@ class TestFindShadows:
         broken.write_text("{not json")
 
         assert [] == find_shadows(hosts=[HOST], outputs=[], env=env)
+
+
+class TestShadowsFollowTheClientsRule:
+    """A file shadows a host when its clients would find a login there that is not ecrd's."""
+
+    @pytest.mark.parametrize(
+        ("document", "shadowed"),
+        [
+            ({"credHelpers": {HOST: "pass"}}, True),
+            ({"auths": {}, "credHelpers": {HOST: "ecrd"}}, False),
+            ({"auths": {HOST: {"auth": "QVdTOnB3"}}, "credsStore": "pass"}, True),
+            ({"auths": {HOST: {"auth": "QVdTOnB3"}}, "credHelpers": {HOST: "ecrd"}}, False),
+        ],
+    )
+    def test_podman_file(self, tmp_path: Path, document: dict[str, object], shadowed: bool):
+        """For podman, a helper named for the host shadows, unless it is ecrd's own.
+
+        Otherwise podman reads auths, credsStore or not.
+        """
+        env = {"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+        podman = tmp_path / "run" / "containers" / "auth.json"
+        podman.parent.mkdir(parents=True)
+        podman.write_text(json.dumps(document))
+
+        found = find_shadows(hosts=[HOST], outputs=[], env=env)
+
+        assert ([(podman, HOST)] if shadowed else []) == [(s.path, s.host) for s in found]
+
+    def test_helm_file_with_a_store_does_not_read_auths(self, tmp_path: Path):
+        """Helm follows docker's rule: with credsStore, its auths entry is not read."""
+        env = {"HOME": str(tmp_path)}
+        helm = tmp_path / ".config" / "helm" / "registry" / "config.json"
+        helm.parent.mkdir(parents=True)
+        helm.write_text(json.dumps({"auths": {HOST: {"auth": "QVdTOnB3"}}, "credsStore": "pass"}))
+
+        assert [] == find_shadows(hosts=[HOST], outputs=[], env=env)
+
+    def test_helm_shadow_is_fixed_by_a_docker_output(self, tmp_path: Path):
+        """The fix named for helm's file is an output of type docker (podman's: containers)."""
+        env = {"HOME": str(tmp_path)}
+        helm = write_auths(tmp_path / ".config" / "helm" / "registry" / "config.json", HOST)
+
+        (shadow,) = find_shadows(hosts=[HOST], outputs=[], env=env)
+
+        assert f"add {helm} to outputs (type: docker)" in shadow.message
