@@ -5,14 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import difflib
-import functools
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import botocore.session
-
+from ecrd.config import regions
 from ecrd.config.model import PUBLIC_HOST
 from ecrd.errors import TokenError
 from ecrd.secret import Credentials, Secret
@@ -232,29 +229,10 @@ def check_region(key: GroupKey) -> None:
     Raises:
         TokenError: code UnknownRegion, with the closest known region.
     """
-    if key.endpoint_url is not None:
-        return
-    known = _known_regions()
-    if key.region in known:
-        return
-    close = difflib.get_close_matches(key.region, sorted(known), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    msg = (
-        f"group {key.name}: unknown region '{key.region}'{hint}; if it is a new AWS region, "
-        "upgrade botocore or set endpoint_url"
-    )
-    raise TokenError(msg, code="UnknownRegion")
-
-
-@functools.cache
-def _known_regions() -> frozenset[str]:
-    # botocore's endpoint data, read once: it is the installed botocore's and never changes.
-    session = botocore.session.get_session()
-    return frozenset(
-        region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("ecr", partition, allow_non_regional=False)
-    )
+    problem = None if key.endpoint_url is not None else regions.check_region(key.region)
+    if problem is not None:
+        msg = f"group {key.name}: {problem}"
+        raise TokenError(msg, code="UnknownRegion")
 
 
 def _utcnow() -> datetime:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from pathlib import Path
 
 import botocore.session
 import pytest
 
+from ecrd.config import regions
 from ecrd.config.load import load_config
-from ecrd.config.model import MetricsSpec
+from ecrd.config.model import Config, MetricsSpec, Registry
 from ecrd.config.regions import check_region, known_regions
-from ecrd.errors import ConfigError
+from ecrd.errors import ConfigError, TokenError
+from ecrd.tokens.source import EcrTokenSource
 
 CONFIG = Path("/srv/ecrd/config.yaml")
 ENV = {"HOME": "/home/u", "METRICS": "/var/lib/node_exporter"}
@@ -199,6 +202,30 @@ class TestRegions:
 
         assert problem is not None
         assert problem.startswith("unknown region 'zz-nowhere-42'; ")
+
+    def test_the_token_source_asks_the_same_check(self, monkeypatch: pytest.MonkeyPatch):
+        """The token source refuses a region by the configuration's own region list.
+
+        With that list narrowed to us-east-1, us-west-2 is refused before any call, with the
+        same message as check-config's (AWS_ENDPOINT_URL points at a closed loopback port,
+        so nothing would leave the machine otherwise).
+        """
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        monkeypatch.setattr(regions, "known_regions", lambda: frozenset({"us-east-1"}))
+        group = Config(
+            path=CONFIG, registries=(Registry(registry_id=ID, region="us-west-2", hosts=("h",)),)
+        ).groups()[0]
+
+        with pytest.raises(TokenError) as info:
+            EcrTokenSource(max_attempts=1, attempt_timeout=timedelta(seconds=2)).fetch(group)
+
+        assert ("UnknownRegion", f"group ecr:us-west-2: {check_region('us-west-2')}") == (
+            info.value.code,
+            str(info.value),
+        )
 
 
 class TestRegistryIdLength:
