@@ -38,7 +38,7 @@ class _Merge:
 
 
 class DockerOutput:
-    """A docker-format ``config.json`` (also podman's ``auth.json`` and helm's registry config).
+    """A docker-format ``config.json`` (also helm's registry config; podman's: ``ContainersOutput``).
 
     Each managed host gets ``auths[host] = {"auth": base64("AWS:" + password)}``, replacing
     the host's old entry whole, as ``docker login`` does. Other keys and entries keep their

@@ -70,3 +70,15 @@ class TestConfiguration:
         assert [
             f"{CONFIG}:2:11: outputs[0].type: expected docker, netrc or containers, got 'podman'"
         ] == list(info.value.errors)
+
+    def test_example_containers_output_loads_once_uncommented(self):
+        """The example configuration's commented-out containers output is valid as written."""
+        example = Path(__file__).parents[2] / "config" / "ecrd.example.yaml"
+        text = example.read_text().replace("  # - type: containers", "  - type: containers")
+        text = text.replace("  #   path: ${XDG_RUNTIME_DIR}", "    path: ${XDG_RUNTIME_DIR}")
+
+        config = load_config(CONFIG, env={"HOME": "/h", "XDG_RUNTIME_DIR": "/run/u"}, text=text)
+
+        assert OutputSpec(type="containers", path=Path("/run/u/containers/auth.json")) in (
+            config.outputs
+        )
