@@ -1,8 +1,8 @@
 """Log events: structlog, as JSON lines for journald and launchd, a console format on a TTY.
 
 structlog is loaded at the first event that passes the level, not with this module nor at
-set-up: importing it costs about 30 ms of CPU (it brings its stdlib integration and asyncio
-along), which a healthy ``ecrd refresh`` or ``ecrd run --log-level warning`` never needs,
+set-up: its import is a noticeable share of a short command's start (it brings its stdlib
+integration and asyncio along), which a healthy ``ecrd refresh`` or ``ecrd run --log-level warning`` never needs,
 and ``ecrd --version`` and ``check-config`` never log. ``get_logger`` gives the loggers the
 modules hold; ``configure_logging`` sets the level at once and structlog's processors at
 that first event.

@@ -9,7 +9,7 @@ metric families at collection time, so a scrape never sees half a round, and a h
 leaves the configuration leaves the metrics by being dropped from a dictionary.
 
 prometheus_client is imported at the first textfile write or ``serve``: a daemon without
-``metrics:`` never loads it (about 17 ms of its start and a few MiB it would keep).
+``metrics:`` never loads it (neither its import at start nor the memory it would keep).
 """
 
 from __future__ import annotations

@@ -274,7 +274,7 @@ class Rounds:
                 else:
                     self._schedule(group, now)
             if not plan.fetch:
-                # Else the fetch's round records it, a few milliseconds on: a state write
+                # Else the fetch's round records it, shortly after: a state write
                 # here would only delay the outputs of the save that asked for it.
                 self._record_schedule()
             ready = self._first_round_done(plan.removed)
@@ -404,6 +404,6 @@ class Rounds:
         self._first_round = None
         # What the start built (modules, botocore's models and clients) lives as long as the
         # daemon: out of the collector's sight, a full collection no longer walks it, which
-        # took 20-35 ms in the middle of a reload.
+        # was a visible pause in the middle of a reload.
         gc.freeze()
         return self.summary()

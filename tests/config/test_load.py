@@ -22,7 +22,7 @@ HOME_DOCKER = OutputSpec(type="docker", path=Path("/home/u/.docker/config.json")
 ID = "123456789012"
 HOST = f"{ID}.dkr.ecr.us-west-2.amazonaws.com"
 
-# The example of PRODUCT.md, "Configuration (YAML)", as written there.
+# A full configuration: every section used, with a user's comments.
 EXAMPLE = """\
 refresh:
   before_expiry: 6h        # refresh a token when this much of its life remains (half of 12 h)
@@ -105,7 +105,7 @@ def at(line, column, message):
 
 class TestLoadConfig:
     def test_product_example(self):
-        """The example configuration of PRODUCT.md loads as documented."""
+        """A full configuration, every section used, loads as its comments say."""
         assert EXAMPLE_CONFIG == load(EXAMPLE)
 
     def test_defaults(self):

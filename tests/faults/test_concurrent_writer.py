@@ -24,7 +24,7 @@ ROUNDS = 1000
 # docker login, as the docker CLI does it: read, change, write a temporary file, rename.
 # A real docker login is a process start (tens of milliseconds) apart from the next one:
 # the writer pauses 5 ms before each round. (Back to back, its next read can land in the
-# microseconds between ecrd's swap and its swap back, the one window PRODUCT.md says no
+# microseconds between ecrd's swap and its swap back, the one window the README says no
 # writer closes without a shared lock; on a loaded 2-core CI machine a 1 ms pause met it
 # once in a few runs, the scheduler stretching those microseconds.)
 DOCKER_LOGIN = """
