@@ -284,7 +284,7 @@ def demo(ctx: click.Context, token_lifetime: str, directory: Path | None) -> Non
     Ctrl-C, then removes its temporary directory unless --directory was given.
     """
     from ecrd.config.durations import parse_duration  # noqa: PLC0415
-    from ecrd.emulator.demo import configure_demo_logs, run_demo  # noqa: PLC0415
+    from ecrd.demo import configure_demo_logs, run_demo  # noqa: PLC0415
 
     options = chosen_options(ctx)
     if options.log_format or options.log_level:

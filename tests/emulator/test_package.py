@@ -84,3 +84,21 @@ def test_ecrd_emulator_at_debug_level_shows_each_request(tmp_path):
     assert 1 == len(served)
     assert "operation=GetAuthorizationToken" in served[0]
     assert token not in text
+
+
+def test_the_emulator_imports_nothing_of_the_daemon_or_the_tokens():
+    """Every module of `ecrd.emulator` loads, of ecrd, only the package and its errors."""
+    code = (
+        "import pkgutil, importlib, sys\n"
+        "import ecrd.emulator\n"
+        "for m in pkgutil.iter_modules(ecrd.emulator.__path__, 'ecrd.emulator.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print(' '.join(sorted(n for n in sys.modules if n.startswith('ecrd'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    loaded = done.stdout.split()
+    outside = [n for n in loaded if n != "ecrd" and not n.startswith("ecrd.emulator")]
+    assert ["ecrd.errors"] == outside

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ecrd.emulator.demo import DEMO_REGISTRIES
+from ecrd.demo import DEMO_REGISTRIES
 
 
 def start_demo(
