@@ -81,9 +81,9 @@ def _reset_logging() -> Iterator[None]:
     CLI tests configure structlog (and a root handler) on a stream pytest closes after the
     test; a later test would otherwise log into it, or see another test's level.
     """
-    _reset_logs()
+    reset_logs()
     yield
-    _reset_logs()
+    reset_logs()
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +93,8 @@ def _thaw_collector() -> Iterator[None]:
     gc.unfreeze()
 
 
-def _reset_logs() -> None:
+def reset_logs() -> None:
+    """Back to structlog's defaults: no context, no handler of ecrd on the root logger."""
     reset_logging()
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()

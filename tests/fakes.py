@@ -42,13 +42,20 @@ class FakeClock:
 class FakeTokenSource:
     """A ``TokenSource`` with canned credentials that records every call by group name.
 
-    Each call answers the next queued answer for its group (``queue``), else fresh
-    credentials for each of the group's registries, living ``lifetime`` from ``clock()``.
-    A group named in ``hang`` blocks until ``release()``.
+    Each call answers the next queued answer for its group (``queue``); else, for a group
+    whose region is in ``failing``, an AccessDeniedException; else credentials for each of
+    the group's registries, living ``lifetime`` from ``clock()``, their password
+    ``password(region)``. A password holds ``generation``: a test moves it on for the next
+    calls to answer new ones, and ``new_each_call`` does so at every call. A password is
+    long (longer than a netrc line reader's buffer, than a helper's small read). A group
+    named in ``hang`` blocks until ``release()``.
     """
 
     clock: Callable[[], datetime] = field(default=lambda: START)
     lifetime: timedelta = timedelta(hours=12)
+    failing: set[str] = field(default_factory=set)
+    generation: int = 0
+    new_each_call: bool = False
     calls: list[str] = field(default_factory=list)
     answers: dict[str, list[Sequence[Credentials] | TokenError]] = field(default_factory=dict)
     hang: set[str] = field(default_factory=set)
@@ -59,6 +66,8 @@ class FakeTokenSource:
         """See ``TokenSource.fetch``."""
         with self._lock:
             self.calls.append(group.name)
+            if self.new_each_call:
+                self.generation = len(self.calls)
             queued = self.answers.get(group.name)
             answer = queued.pop(0) if queued else None
         if group.name in self.hang:
@@ -67,6 +76,9 @@ class FakeTokenSource:
             raise answer
         if answer is not None:
             return answer
+        if group.key.region in self.failing:
+            msg = f"group {group.name}: access denied"
+            raise TokenError(msg, code="AccessDeniedException")
         return self.credentials(group)
 
     def credentials(self, group: Group) -> list[Credentials]:
@@ -75,12 +87,16 @@ class FakeTokenSource:
         return [
             Credentials(
                 username="AWS",
-                password=Secret(f"password-{len(self.calls)}-{rid}"),
+                password=Secret(self.password(group.key.region)),
                 expires_at=expires_at,
                 registry_id=rid,
             )
             for rid in (group.registry_ids or (None,))
         ]
+
+    def password(self, region: str) -> str:
+        """The password a call answers now for the registries of ``region``."""
+        return f"pw-{region}-{self.generation}-" + "x" * 2100
 
     def queue(self, group: str, *answers: Sequence[Credentials] | TokenError) -> None:
         """Answer the next calls for ``group`` with ``answers``, in order."""

@@ -8,10 +8,10 @@ import logging
 import subprocess
 import sys
 
-import pytest
 import structlog
 
 from ecrd.logs import configure_logging, get_logger
+from tests.conftest import reset_logs
 
 
 class TestConfigureLogging:
@@ -45,19 +45,24 @@ class TestConfigureLogging:
         assert 1 == sum(type(h).__name__ == "_LibraryLogs" for h in logging.getLogger().handlers)
 
 
-@pytest.mark.xdist_group("structlog-reset")  # the two tests run in order, in one process
 class TestReset:
-    def test_a_test_configures_logging(self):
-        """A test may leave structlog writing JSON into a stream it owns (see the next)."""
+    def test_the_reset_each_test_gets_undoes_what_a_test_configured(self, request):
+        """The autouse reset in conftest, run around every test, undoes a configuration left."""
         configure_logging(log_format="json", level="error", stream=io.StringIO())
         get_logger("ecrd").error("configured_now")
+        configured = (structlog.is_configured(), _library_handlers())
 
-        assert structlog.is_configured()
+        reset_logs()
 
-    def test_the_next_test_starts_from_structlogs_defaults(self):
-        """The autouse reset in conftest undoes any configuration a test left behind."""
-        assert not structlog.is_configured()
-        assert not [h for h in logging.getLogger().handlers if type(h).__name__ == "_LibraryLogs"]
+        assert "_reset_logging" in request.fixturenames
+        assert ((True, 1), (False, 0)) == (
+            configured,
+            (structlog.is_configured(), _library_handlers()),
+        )
+
+
+def _library_handlers() -> int:
+    return sum(type(h).__name__ == "_LibraryLogs" for h in logging.getLogger().handlers)
 
 
 class TestLazyLoading:

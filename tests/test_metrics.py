@@ -28,8 +28,8 @@ from ecrd.errors import ConfigError
 from ecrd.metrics import Metrics
 from ecrd.round import HostResult, RoundResult, run_round
 from ecrd.state import StateStore
+from tests.fakes import FakeTokenSource
 from tests.process import ecrd
-from tests.test_round import FakeTokenSource
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

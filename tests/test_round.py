@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,11 +13,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from ecrd import files as _atomic
-from ecrd.config.model import Config, Group, OutputSpec, Registry
+from ecrd.config.model import Config, OutputSpec, Registry
 from ecrd.errors import TokenError
 from ecrd.round import apply_round, run_round
-from ecrd.secret import Credentials, Secret
 from ecrd.state import StateStore
+from tests.fakes import FakeTokenSource
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 WEST = Registry(
@@ -31,33 +30,6 @@ EAST = Registry(
     region="us-east-1",
     hosts=("222222222222.dkr.ecr.us-east-1.amazonaws.com",),
 )
-
-
-@dataclass
-class FakeTokenSource:
-    """Canned credentials per region; records every fetch; fails the regions in ``failing``."""
-
-    failing: set[str] = field(default_factory=set)
-    generation: int = 0
-    calls: list[str] = field(default_factory=list)
-
-    def password(self, region: str) -> str:
-        return f"pw-{region}-{self.generation}-" + "x" * 2100
-
-    def fetch(self, group: Group) -> list[Credentials]:
-        self.calls.append(group.name)
-        if group.key.region in self.failing:
-            msg = f"group {group.name}: access denied"
-            raise TokenError(msg, code="AccessDeniedException")
-        return [
-            Credentials(
-                registry_id=r.registry_id,
-                username="AWS",
-                password=Secret(self.password(group.key.region)),
-                expires_at=NOW + timedelta(hours=12),
-            )
-            for r in group.registries
-        ]
 
 
 @pytest.fixture
@@ -109,7 +81,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 class TestRound:
     def test_every_host_and_alias_reaches_every_output(self, paths):
         """Each host of each group, aliases included, lands in docker's file and the netrc."""
-        fake = FakeTokenSource()
+        fake = FakeTokenSource(clock=lambda: NOW)
 
         result = refresh(paths, fake, WEST, EAST)
 
@@ -126,7 +98,7 @@ class TestRound:
 
     def test_one_write_per_output_and_none_when_unchanged(self, paths, writes):
         """Two groups cost one write per output; the same tokens again cost no write."""
-        fake = FakeTokenSource()
+        fake = FakeTokenSource(clock=lambda: NOW)
 
         refresh(paths, fake, WEST, EAST)
         first = [w for w in writes if "state" not in w]
@@ -138,7 +110,7 @@ class TestRound:
 
     def test_a_failing_group_leaves_its_old_credentials_and_others_are_written(self, paths):
         """A group that fails keeps what was written before; the other group is refreshed."""
-        fake = FakeTokenSource()
+        fake = FakeTokenSource(clock=lambda: NOW)
         refresh(paths, fake, WEST, EAST)
         fake.generation, fake.failing = 1, {"us-east-1"}
 
@@ -159,7 +131,7 @@ class TestRound:
         """A registry that leaves the configuration is removed; entries of others stay."""
         paths["docker"].parent.mkdir()
         paths["docker"].write_text(json.dumps({"auths": {"ghcr.io": {"auth": "dXNlcjpwdw=="}}}))
-        fake = FakeTokenSource()
+        fake = FakeTokenSource(clock=lambda: NOW)
         refresh(paths, fake, WEST, EAST)
 
         refresh(paths, fake, WEST)
@@ -169,7 +141,7 @@ class TestRound:
 
     def test_entry_someone_else_rewrote_is_not_removed(self, paths):
         """After `docker login` over ecrd's entry, removing the registry keeps that login."""
-        fake = FakeTokenSource()
+        fake = FakeTokenSource(clock=lambda: NOW)
         refresh(paths, fake, WEST, EAST)
         document = json.loads(paths["docker"].read_text())
         document["auths"][EAST.hosts[0]] = {"auth": base64.b64encode(b"AWS:mine").decode()}
@@ -181,7 +153,7 @@ class TestRound:
 
     def test_removed_output_loses_ecrd_entries(self, paths):
         """An output that leaves the configuration keeps everything but ecrd's entries."""
-        fake = FakeTokenSource()
+        fake = FakeTokenSource(clock=lambda: NOW)
         refresh(paths, fake, WEST)
         with paths["netrc"].open("a") as f:
             f.write("machine example.com login me password secret\n")
@@ -197,7 +169,7 @@ class TestRound:
         """A docker file that is not JSON stays byte for byte; the netrc is still written."""
         paths["docker"].parent.mkdir()
         paths["docker"].write_bytes(b'{"auths": {')
-        fake = FakeTokenSource()
+        fake = FakeTokenSource(clock=lambda: NOW)
 
         result = refresh(paths, fake, WEST)
 
@@ -211,7 +183,7 @@ class TestRound:
 
     def test_state_records_hosts_and_outputs(self, paths):
         """The state names each host's registry, expiry, refresh time and outputs."""
-        refresh(paths, FakeTokenSource(), EAST)
+        refresh(paths, FakeTokenSource(clock=lambda: NOW), EAST)
 
         state = StateStore(paths["state"]).read()
 
@@ -227,7 +199,7 @@ class TestRound:
 
     def test_no_secret_in_any_log_event(self, paths):
         """No password, auth value or its base64 form appears in the events of a round."""
-        fake = FakeTokenSource(failing={"us-east-1"})
+        fake = FakeTokenSource(clock=lambda: NOW, failing={"us-east-1"})
         paths["docker"].parent.mkdir()
         paths["docker"].write_text('{"credsStore": "desktop"}')
 
@@ -258,7 +230,7 @@ class TestShadowedEntries:
         podman.chmod(0o600)  # as podman leaves it: a file others can read is warned about
 
         with capture_logs() as events:
-            result = refresh(paths, FakeTokenSource(), WEST, EAST)
+            result = refresh(paths, FakeTokenSource(clock=lambda: NOW), WEST, EAST)
 
         shadowed = [e for e in events if e["event"] == "entry_shadowed"]
         assert [(EAST.hosts[0], str(podman))] == [(e["host"], e["path"]) for e in shadowed]
@@ -278,7 +250,7 @@ class TestShadowedEntries:
         podman.write_text(json.dumps({"auths": {EAST.hosts[0]: {"auth": "QVdTOm9sZA=="}}}))
         podman.chmod(0o600)  # as podman leaves it: a file others can read is warned about
         paths["docker"] = podman
-        fake = FakeTokenSource()
+        fake = FakeTokenSource(clock=lambda: NOW)
 
         result = refresh(paths, fake, EAST)
 
@@ -289,7 +261,7 @@ class TestShadowedEntries:
 class TestApplyRound:
     def test_groups_not_fresh_are_written_again_but_keep_their_refresh_time(self, paths):
         """The daemon's apply: a group handed over but not fresh keeps refreshed_at."""
-        fake = FakeTokenSource()
+        fake = FakeTokenSource(clock=lambda: NOW)
         config = make_config(paths, WEST, EAST)
         store = StateStore(paths["state"])
         fetched = {g.key: fake.fetch(g) for g in config.groups()}
@@ -320,7 +292,7 @@ class TestApplyRound:
 
     def test_problems_are_errors_for_the_daemon_and_info_for_refresh(self, paths):
         """The daemon logs a failed group at error; `ecrd refresh`, which prints it, at info."""
-        fake = FakeTokenSource(failing={"us-east-1"})
+        fake = FakeTokenSource(clock=lambda: NOW, failing={"us-east-1"})
         config = make_config(paths, EAST)
         (group,) = config.groups()
 
@@ -350,7 +322,12 @@ class TestPrivateTmp:
             monkeypatch.setenv("INVOCATION_ID", invocation)
         paths["docker"] = Path("/tmp") / f"ecrd-round-{os.getpid()}" / "config.json"  # noqa: S108
         try:
-            result = refresh(paths, FakeTokenSource(), WEST, outputs=("docker",))
+            result = refresh(
+                paths,
+                FakeTokenSource(clock=lambda: NOW),
+                WEST,
+                outputs=("docker",),
+            )
         finally:
             shutil.rmtree(paths["docker"].parent, ignore_errors=True)
 

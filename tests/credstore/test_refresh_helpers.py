@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import stat
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import pytest
 from structlog.testing import capture_logs
 
-from ecrd.config.model import Config, Group, OutputSpec, Registry
+from ecrd.config.model import Config, OutputSpec, Registry
 from ecrd.round import run_round
-from ecrd.secret import Credentials, Secret
 from ecrd.state import TOKENS_FILE, StateStore
 from tests.credstore.fakes import FakeHelper, shell_helper
+from tests.fakes import FakeTokenSource
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,34 +30,6 @@ EAST = Registry(
     region="us-east-1",
     hosts=("222222222222.dkr.ecr.us-east-1.amazonaws.com",),
 )
-
-
-@dataclass
-class FakeTokenSource:
-    """Canned credentials per region, a generation apart; fails the regions in ``failing``."""
-
-    generation: int = 0
-    failing: set[str] = field(default_factory=set)
-    lifetime: timedelta = timedelta(hours=12)
-
-    def password(self, region: str) -> str:
-        return f"pw-{region}-{self.generation}-" + "x" * 2100
-
-    def fetch(self, group: Group) -> list[Credentials]:
-        from ecrd.errors import TokenError  # noqa: PLC0415
-
-        if group.key.region in self.failing:
-            msg = f"group {group.name}: access denied"
-            raise TokenError(msg, code="AccessDeniedException")
-        return [
-            Credentials(
-                registry_id=r.registry_id,
-                username="AWS",
-                password=Secret(self.password(group.key.region)),
-                expires_at=NOW + self.lifetime,
-            )
-            for r in group.registries
-        ]
 
 
 @pytest.fixture
@@ -98,7 +69,7 @@ class TestRoundWithHelpers:
         """Across rounds: a store per host per new token; the same token costs only a list."""
         fake = FakeHelper(bin_dir, "fake")
         docker_config(docker, {"credsStore": "fake"})
-        source = FakeTokenSource()
+        source = FakeTokenSource(clock=lambda: NOW)
 
         refresh(docker, state_dir, source, WEST, EAST)
         first = fake.calls()
@@ -121,7 +92,7 @@ class TestRoundWithHelpers:
         FakeHelper(bin_dir, "fake")
         docker_config(docker, {"credHelpers": {WEST.hosts[0]: "fake"}})
 
-        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST)
 
         state = StateStore(state_dir).read()
         assert state is not None
@@ -134,9 +105,9 @@ class TestRoundWithHelpers:
         fake = FakeHelper(bin_dir, "fake")
         fake.put("ghcr.io", "me", "mine")
         docker_config(docker, {"credsStore": "fake"})
-        refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST, EAST)
 
-        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST)
 
         assert {"ghcr.io", WEST.hosts[0]} == set(fake.entries())
         state = StateStore(state_dir).read()
@@ -147,12 +118,12 @@ class TestRoundWithHelpers:
         """While the helper is missing ecrd keeps the entry; once it is back, it is erased."""
         fake = FakeHelper(bin_dir, "fake")
         docker_config(docker, {"credsStore": "fake"})
-        refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST, EAST)
         fake.program.rename(bin_dir / "hidden")
 
-        failed = refresh(docker, state_dir, FakeTokenSource(), WEST)
+        failed = refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST)
         (bin_dir / "hidden").rename(fake.program)
-        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST)
 
         assert any(f"{EAST.hosts[0]} left ecrd's configuration" in w for w in failed.warnings)
         assert [WEST.hosts[0]] == list(fake.entries())
@@ -169,10 +140,10 @@ class TestRoundWithHelpers:
         docker_config(docker, {"credHelpers": {WEST.hosts[0]: "fake"}})
 
         with capture_logs() as events:
-            result = refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+            result = refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST, EAST)
         broken = StateStore(state_dir).read()
         FakeHelper(bin_dir, "fake")
-        healed = refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+        healed = refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST, EAST)
         fixed = StateStore(state_dir).read()
 
         assert broken is not None
@@ -200,7 +171,7 @@ class TestRoundWithHelpers:
         shell_helper(bin_dir, "broken", 'echo "pass not initialized" ; exit 1')
         docker_config(docker, {"credsStore": "broken"})
 
-        result = refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+        result = refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST, EAST)
 
         assert not result.ok
         assert {WEST.hosts[0]: True, EAST.hosts[0]: True} == {
@@ -212,7 +183,7 @@ class TestRoundWithHelpers:
         """Stores through a helper log no password; the state file holds fingerprints only."""
         FakeHelper(bin_dir, "fake")
         docker_config(docker, {"credsStore": "fake"})
-        source = FakeTokenSource()
+        source = FakeTokenSource(clock=lambda: NOW)
 
         with capture_logs() as events:
             refresh(docker, state_dir, source, WEST)
@@ -230,7 +201,7 @@ class TestTokensFile:
     def test_every_managed_host_is_written_0600_whatever_the_outputs(self, docker, state_dir):
         """tokens.json holds every managed host's login, in `auths` or sent to a helper alike."""
         docker_config(docker, {"credHelpers": {WEST.hosts[0]: "ecrd"}})
-        source = FakeTokenSource()
+        source = FakeTokenSource(clock=lambda: NOW)
 
         refresh(docker, state_dir, source, WEST, EAST)
 
@@ -253,17 +224,17 @@ class TestTokensFile:
         self, docker, state_dir
     ):
         """The default docker output (no helper named) gets a tokens file; no host, no file."""
-        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST)
         present = [*tokens(state_dir)]
 
-        refresh(docker, state_dir, FakeTokenSource())
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW))
 
         assert ([WEST.hosts[0]], False) == (present, (state_dir / TOKENS_FILE).exists())
 
     def test_a_failing_group_keeps_its_last_token(self, docker, state_dir):
         """A group that fails this round keeps its entry; the others get their new token."""
         docker_config(docker, SERVED)
-        source = FakeTokenSource()
+        source = FakeTokenSource(clock=lambda: NOW)
         refresh(docker, state_dir, source, WEST, EAST)
         source.generation, source.failing = 1, {"us-east-1"}
 
@@ -276,18 +247,24 @@ class TestTokensFile:
     def test_hosts_no_longer_configured_are_dropped(self, docker, state_dir):
         """A registry that leaves the configuration leaves the tokens file."""
         docker_config(docker, SERVED)
-        refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST, EAST)
 
-        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST)
 
         assert [WEST.hosts[0]] == list(tokens(state_dir))
 
     def test_expired_tokens_are_not_kept(self, docker, state_dir):
         """An entry whose token has expired by the round's time is dropped (so is the file)."""
         docker_config(docker, SERVED)
-        refresh(docker, state_dir, FakeTokenSource(), WEST, EAST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST, EAST)
 
-        refresh(docker, state_dir, FakeTokenSource(lifetime=timedelta(seconds=-1)), WEST, EAST)
+        refresh(
+            docker,
+            state_dir,
+            FakeTokenSource(clock=lambda: NOW, lifetime=timedelta(seconds=-1)),
+            WEST,
+            EAST,
+        )
 
         assert not (state_dir / TOKENS_FILE).exists()
 
@@ -298,7 +275,7 @@ class TestTokensFile:
         (state_dir / TOKENS_FILE).write_text("{not json")
 
         with capture_logs() as events:
-            refresh(docker, state_dir, FakeTokenSource(), WEST)
+            refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST)
 
         (aside,) = state_dir.glob(f"{TOKENS_FILE}.corrupt-*")
         assert "{not json" == aside.read_text()
@@ -310,9 +287,9 @@ class TestTokensFile:
     def test_unchanged_tokens_file_is_not_rewritten(self, docker, state_dir):
         """The same tokens again leave the file as it was (same inode)."""
         docker_config(docker, SERVED)
-        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST)
         before = (state_dir / TOKENS_FILE).stat().st_ino
 
-        refresh(docker, state_dir, FakeTokenSource(), WEST)
+        refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST)
 
         assert before == (state_dir / TOKENS_FILE).stat().st_ino

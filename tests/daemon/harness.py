@@ -46,7 +46,7 @@ class Harness:
     def __init__(self, tmp_path: Path, *, rand: Callable[[], float] = lambda: DRAW) -> None:
         self.path = tmp_path / "config.yaml"
         self.clock = FakeClock()
-        self.source = FakeTokenSource(clock=self.clock)
+        self.source = FakeTokenSource(clock=self.clock, new_each_call=True)
         self.store = StateStore(tmp_path / "state")
         self.notifier = RecordingNotifier()
         self.notice = RecordingNotice()

@@ -117,7 +117,7 @@ def recording(self):
 Rounds._write_gathered = recording
 daemon = Daemon(
     config_path=Path({str(h.path)!r}),
-    source=FakeTokenSource(),
+    source=FakeTokenSource(new_each_call=True),
     store=StateStore(Path({str(tmp_path / "state")!r})),
 )
 daemon.start()
