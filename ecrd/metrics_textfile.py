@@ -16,7 +16,7 @@ from ecrd.logs import get_logger
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ecrd.metrics import Metrics
+    from ecrd.daemon.seams import MetricsSink
     from ecrd.state import StateStore
     from ecrd.state_model import State
 
@@ -28,7 +28,7 @@ _UNKNOWN = object()
 class TextfileWriter:
     """Writes ``metrics`` to the configured textfile and records the outcome in ``store``."""
 
-    def __init__(self, *, metrics: Metrics, store: StateStore) -> None:
+    def __init__(self, *, metrics: MetricsSink, store: StateStore) -> None:
         self._metrics = metrics
         self._store = store
         self._lock = threading.Lock()

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 from ecrd.daemon.notify import Notifier
 from ecrd.errors import TokenError
+from ecrd.round import RoundResult
 from ecrd.secret import Credentials, Secret
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from ecrd.config.model import Group
-    from ecrd.round import RoundResult
 
 # A fixed expiry for credentials whose expiry a test does not look at.
 EXPIRES_AT = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -175,6 +175,10 @@ class RecordingMetrics:
         """Keep it."""
         self.calls.append(("serve", (host, port)))
         return lambda: None
+
+    def rounds(self) -> list[RoundResult]:
+        """The results of the rounds observed, in order."""
+        return [arg for n, arg in self.calls if n == "round" and isinstance(arg, RoundResult)]
 
     def named(self, name: str) -> list[object]:
         """The arguments of the calls named ``name``."""

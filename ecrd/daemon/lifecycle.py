@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType
 
+    from ecrd.daemon.seams import MetricsSink, Notice, Supervisor
     from ecrd.state import State, StateStore
     from ecrd.tokens.source import TokenSource
 
@@ -110,20 +111,20 @@ class Daemon:
         config_path: Path,
         source: TokenSource,
         store: StateStore,
-        notifier: Notifier | None = None,
+        notifier: Supervisor | None = None,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], datetime] = _utcnow,
         clock_check: timedelta = CLOCK_CHECK,
-        notice: DesktopNotice | None = None,
-        metrics: Metrics | None = None,
+        notice: Notice | None = None,
+        metrics: MetricsSink | None = None,
         watch_poll: float = POLL_SECONDS,
         control: socket.socket | None = None,
         wait_for_valid_config: bool = False,
     ) -> None:
         self._path = config_path
         self._store = store
-        self._notifier = notifier or Notifier()
-        self._metrics = metrics or Metrics(config=config_path)
+        self._notifier: Supervisor = notifier or Notifier()
+        self._metrics: MetricsSink = metrics or Metrics(config=config_path)
         self._textfile = TextfileWriter(metrics=self._metrics, store=store)
         self._listener = MetricsListener(self._metrics)
         self._clock_check = clock_check

@@ -10,13 +10,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ecrd.config.model import MetricsSpec
-    from ecrd.metrics import Metrics
+    from ecrd.daemon.seams import MetricsSink
 
 
 class MetricsListener:
     """Serves the metrics where ``metrics.listen`` says, or nowhere."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: MetricsSink) -> None:
         self._metrics = metrics
         self._address: str | None = None
         self._stop: Callable[[], None] | None = None

@@ -2,32 +2,26 @@
 
 Every write goes through ``ecrd.round.apply_round`` (fetch -> outputs -> state), under
 ``lock``, which also guards the configuration and the groups' runs; no write starts once the
-daemon is stopping. After each round the next attempt is scheduled (``groups``), recorded
-in the state for ``ecrd status``, and reported to systemd and the metrics.
+daemon is stopping. The concerns around it have their own classes, all under ``lock``: the
+groups fetched together (``gathering``), the first round READY=1 waits for
+(``first_round``), each group's run and next attempt (``runs``), and what is told to
+systemd, the metrics and the person at hand (``reports``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import gc
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ecrd.config.model import Config
 from ecrd.daemon.fetch import Fetcher
-from ecrd.daemon.groups import (
-    GroupRun,
-    after_failure,
-    after_success,
-    rescheduled,
-    restored,
-    schedule,
-    summary,
-)
+from ecrd.daemon.first_round import FirstRound
+from ecrd.daemon.gathering import Gathering
 from ecrd.daemon.jobs import MAX_POOL, Jobs
-from ecrd.errors import ControlError, EcrdError, TokenError
+from ecrd.daemon.reports import Reports
+from ecrd.daemon.runs import Runs
+from ecrd.errors import ControlError, EcrdError
 from ecrd.logs import get_logger
 from ecrd.round import RoundResult, apply_round
 
@@ -37,10 +31,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ecrd.config.model import Group, GroupKey
-    from ecrd.daemon.login import DesktopNotice
-    from ecrd.daemon.notify import Notifier
+    from ecrd.daemon.groups import GroupRun
     from ecrd.daemon.reload import ReloadPlan
-    from ecrd.metrics import Metrics
+    from ecrd.daemon.seams import MetricsSink, Notice, Supervisor
+    from ecrd.errors import TokenError
     from ecrd.metrics_textfile import TextfileWriter
     from ecrd.secret import Credentials
     from ecrd.state import State, StateStore
@@ -50,16 +44,11 @@ log = get_logger("ecrd")
 
 # A stop waits this long for an output write in progress, so no temporary file is left.
 STOP_GRACE_SECONDS = 1.2
-# A group whose fetch ended waits at most this long for the groups still being fetched,
-# so that groups due together (every group at start, a burst after a wake-up) are written
-# in one round: one write per output instead of one per group. A hung group delays the
-# others' write by no more than this.
-GATHER_SECONDS = 0.5
 _STOPPING = "the daemon is stopping; run `ecrd refresh` again once it has stopped"
 
 
 class Rounds:
-    """The groups, their runs and jobs; ``attempt(key)`` is one group's job."""
+    """The configuration in force and its groups' rounds; ``attempt(key)`` is one group's job."""
 
     def __init__(
         self,
@@ -67,34 +56,29 @@ class Rounds:
         config_path: Path,
         source: TokenSource,
         store: StateStore,
-        notifier: Notifier,
-        notice: DesktopNotice,
-        metrics: Metrics,
+        notifier: Supervisor,
+        notice: Notice,
+        metrics: MetricsSink,
         textfile: TextfileWriter,
         clock: Callable[[], datetime],
         rand: Callable[[], float],
     ) -> None:
         self.lock = threading.Lock()
-        self._written = threading.Condition(self.lock)  # a gathered round was written
-        self.first_written = threading.Event()  # the first round at start was written
         self.config = Config(path=config_path)
         self._store = store
-        self._notifier = notifier
-        self._notice = notice
-        self._metrics = metrics
-        self._textfile = textfile
         self._clock = clock
-        self._rand = rand
-        self._runs: dict[GroupKey, GroupRun] = {}
         self._stopped = False  # set under lock: no write starts after it
-        self._in_flight: set[GroupKey] = set()
-        self._refetch: set[GroupKey] = set()  # changed by a reload while in flight
-        # Fetched, waiting for the groups in flight to be written with them: what was
-        # fetched, and the group as it was when its fetch began.
-        self._gathered: dict[GroupKey, tuple[Group, Sequence[Credentials] | TokenError]] = {}
-        self._first_round: set[GroupKey] | None = None  # groups READY=1 still waits for
         self._fetcher = Fetcher(source)
         self.jobs = Jobs(run_group=self.attempt, fallback=self.config.refresh.attempt_timeout * 2)
+        self._gathering = Gathering(self.lock)
+        self._first = FirstRound()
+        self.first_written = self._first.written  # the first round at start was written
+        self._reports = Reports(
+            notifier=notifier, notice=notice, metrics=metrics, textfile=textfile
+        )
+        self._runs = Runs(
+            jobs=self.jobs, store=store, reports=self._reports, clock=clock, rand=rand
+        )
 
     def begin(self, config: Config, state: State | None, *, run_first: bool = True) -> str | None:
         """Schedule every group: restored ones ahead of expiry, the others at once.
@@ -107,14 +91,13 @@ class Rounds:
         with self.lock:
             self._use(config)
             now = self._clock()
-            self._runs = restored(config=config, state=state, now=now, rand=self._rand)
-            due = [g for g in config.groups() if g.key not in self._runs]
-            self._first_round = {g.key for g in due}
+            self._runs.restore(config=config, state=state)
+            due = [g for g in config.groups() if self._runs.get(g.key) is None]
             for group in config.groups():
                 run = self._runs.get(group.key)
                 at = run.next_at if run is not None and run.next_at is not None else now
                 # A group due now with run_first goes to run_first below, not to the jobs.
-                self._schedule(
+                self._runs.schedule(
                     group, at, restored=run is not None, dispatch=run is not None or not run_first
                 )
             if run_first:
@@ -122,9 +105,8 @@ class Rounds:
             # With groups due, their round records the schedule: a state write now would
             # only delay it.
             if not due:
-                self.first_written.set()
-                self._record_schedule()
-            return self._first_round_done(())
+                self._runs.record(config)
+            return self.summary() if self._first.begin(g.key for g in due) else None
 
     def stop(self) -> None:
         """Stop scheduling; wait briefly for a write in progress; abandon fetches."""
@@ -132,7 +114,7 @@ class Rounds:
         locked = self.lock.acquire(timeout=STOP_GRACE_SECONDS)
         self._stopped = True
         if locked:
-            self._written.notify_all()
+            self._gathering.wake()
             self.lock.release()
         self._fetcher.stop()
 
@@ -143,47 +125,29 @@ class Rounds:
                 return
             group = self._group(key)
             if group is None:  # removed from the configuration since it was scheduled
-                ready = self._first_round_done([key])
+                ready = self._ready([key])
             else:
-                self._in_flight.add(key)
+                self._gathering.start(key)
                 timeout = self.config.refresh.attempt_timeout
         if group is None:
-            if ready is not None:
-                self._notifier.ready(ready)
+            self._reports.ready(ready)
             return
         fetched = self._fetcher.fetch(group, timeout=timeout)
         with self.lock:
-            self._written.notify_all()
+            self._gathering.wake()
             if fetched is None or self._stopped:
-                self._in_flight.discard(key)
+                self._gathering.drop(key)
                 return
             # Still in flight for a reload until written: a change to it is fetched again.
-            self._gathered[key] = (group, fetched)
-            self._gather(key)
-            if key not in self._gathered or self._stopped:
+            self._gathering.add(key, group, fetched)
+            if not self._gathering.wait(key, stopped=lambda: self._stopped) or self._stopped:
                 return  # written with another group's round (or stopping)
             ready, summary = self._write_gathered()
-        self._notifier.status(summary)
-        if ready is not None:
-            self._notifier.ready(ready)
-
-    def _gather(self, key: GroupKey) -> None:
-        """Wait (under ``lock``) for the groups in flight, up to ``GATHER_SECONDS``."""
-        deadline = time.monotonic() + GATHER_SECONDS
-        while (
-            key in self._gathered
-            and not self._stopped
-            and any(k not in self._gathered for k in self._in_flight)
-        ):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._written.wait(left)
+        self._reports.status(summary, ready=ready)
 
     def _write_gathered(self) -> tuple[str | None, str]:
         """One round for every group gathered; the READY=1 status if due, and the summary."""
-        gathered, self._gathered = self._gathered, {}
-        self._in_flight.difference_update(gathered)
+        gathered = self._gathering.take()
         # A reload may have changed or removed a group while it was fetched.
         current = {key: self._group(key) for key in gathered}
         live = {key: group for key, group in current.items() if group is not None}
@@ -192,14 +156,14 @@ class Rounds:
                 list(live.values()), {key: gathered[key][1] for key in live}, fresh=list(live)
             )
             for key, group in live.items():
-                self._after(group, gathered[key][1], result)
-                if group != gathered[key][0] or key in self._refetch:
-                    self._refetch.discard(key)
-                    self._schedule(group, self._clock())
-            self._record_schedule()
-        self._written.notify_all()
+                self._runs.after(group, gathered[key][1], result, policy=self.config.refresh)
+                refetch = self._gathering.refetch(key)
+                if group != gathered[key][0] or refetch:
+                    self._runs.schedule(group, self._clock())
+            self._runs.record(self.config)
+        self._gathering.wake()
         self.first_written.set()
-        return self._first_round_done(list(gathered)), self.summary()
+        return self._ready(list(gathered)), self.summary()
 
     def refresh_now(self) -> RoundResult:
         """Fetch every group now and write them in one round (`ecrd refresh` beside the daemon).
@@ -226,13 +190,11 @@ class Rounds:
                 list(live.values()), {k: fetched[k] for k in live}, fresh=list(live)
             )
             for key, group in live.items():
-                self._after(group, fetched[key], result)
-            self._record_schedule()
-            self._written.notify_all()
-            ready, summary = self._first_round_done(list(live)), self.summary()
-        self._notifier.status(summary)
-        if ready is not None:
-            self._notifier.ready(ready)
+                self._runs.after(group, fetched[key], result, policy=self.config.refresh)
+            self._runs.record(self.config)
+            self._gathering.wake()
+            ready, summary = self._ready(list(live)), self.summary()
+        self._reports.status(summary, ready=ready)
         if result is None:
             msg = "the round could not be written; the daemon's log says why (round_failed)"
             raise ControlError(msg)
@@ -248,39 +210,33 @@ class Rounds:
         with self.lock:
             self._use(new)
             for key in plan.removed:
-                self._runs.pop(key, None)
-                self.jobs.remove(key)
+                self._runs.remove(key)
             if plan.removed:
                 # Their sessions and clients go with them: nothing grows with reloads.
                 self._fetcher.forget(keep=new.groups())
             for group in plan.reschedule:
-                run = self._runs.get(group.key)
-                again = (
-                    None if run is None else rescheduled(run, policy=new.refresh, rand=self._rand)
-                )
-                if again is not None and group.key not in self._in_flight:
-                    self._runs[group.key] = again
-                    self._schedule(group, again.next_at or self._clock())
+                busy = self._gathering.in_flight(group.key)
+                self._runs.reschedule(group, policy=new.refresh, busy=busy)
             if plan.rewrite:
                 # At once and without a call: the credentials in memory go into new outputs,
                 # and what left the configuration leaves the outputs.
-                kept = [g for g in new.groups() if self._credentials(g.key) is not None]
-                self._round(kept, {g.key: self._credentials(g.key) for g in kept}, fresh=[])  # type: ignore[misc]
+                held = {g: self._runs.credentials(g.key) for g in new.groups()}
+                kept = {g.key: c for g, c in held.items() if c is not None}
+                self._round([g for g in held if g.key in kept], kept, fresh=[])
             log.info("config_reloaded", config=str(new.path), **plan.summary, **(notes or {}))
             now = self._clock()
             for group in plan.fetch:
-                if group.key in self._in_flight:
-                    self._refetch.add(group.key)  # fetched again when the fetch in flight ends
+                if self._gathering.in_flight(group.key):
+                    self._gathering.again(group.key)  # fetched again when the fetch ends
                 else:
-                    self._schedule(group, now)
+                    self._runs.schedule(group, now)
             if not plan.fetch:
                 # Else the fetch's round records it, shortly after: a state write
                 # here would only delay the outputs of the save that asked for it.
-                self._record_schedule()
-            ready = self._first_round_done(plan.removed)
+                self._runs.record(new)
+            ready = self._ready(plan.removed)
             summary = self.summary()
-        if ready is not None:
-            self._notifier.ready(ready)
+        self._reports.ready(ready)
         return summary
 
     def retry_logins(self) -> None:
@@ -289,23 +245,23 @@ class Rounds:
             now = self._clock()
             for group in self.config.groups():
                 run = self._runs.get(group.key)
-                if run is not None and run.needs_login and group.key not in self._in_flight:
-                    self._schedule(group, now)
+                if run is not None and run.needs_login and not self._gathering.in_flight(group.key):
+                    self._runs.schedule(group, now)
 
     def runs(self) -> dict[GroupKey, GroupRun]:
         """What the daemon keeps of each group, now."""
         with self.lock:
-            return dict(self._runs)
+            return self._runs.snapshot()
 
     @property
     def first_round_done(self) -> bool:
         """True once READY=1 has been sent (the first round ended)."""
         with self.lock:
-            return self._first_round is None
+            return self._first.ended
 
     def summary(self) -> str:
         """One line for `systemctl status` (under ``lock``)."""
-        return summary(self.config, self._runs)
+        return self._runs.summary(self.config)
 
     # -- under lock ----------------------------------------------------------------------
 
@@ -319,9 +275,9 @@ class Rounds:
     def _group(self, key: GroupKey) -> Group | None:
         return next((g for g in self.config.groups() if g.key == key), None)
 
-    def _credentials(self, key: GroupKey) -> tuple[Credentials, ...] | None:
-        run = self._runs.get(key)
-        return None if run is None else run.credentials
+    def _ready(self, keys: Iterable[GroupKey]) -> str | None:
+        """Note ``keys`` as done; the status for READY=1 once the first round has ended."""
+        return self.summary() if self._first.done(keys) else None
 
     def _round(
         self,
@@ -346,64 +302,5 @@ class Rounds:
         except Exception:  # a bug, with its traceback: the group is retried, not dropped
             log.exception("round_failed")
             return None
-        # After the outputs: a metrics write that fails never stops a login from being written.
-        self._metrics.observe_round(result)
-        self._textfile.write(config.metrics.textfile)
+        self._reports.round_written(config, result)
         return result
-
-    def _after(
-        self, group: Group, fetched: Sequence[Credentials] | TokenError, result: RoundResult | None
-    ) -> None:
-        run = self._runs.get(group.key, GroupRun())
-        now, policy = self._clock(), self.config.refresh
-        if isinstance(fetched, TokenError) or result is None:
-            error = fetched if isinstance(fetched, TokenError) else None
-            new = after_failure(run, error=error, now=now, policy=policy, rand=self._rand)
-            if new.needs_login and not run.needs_login:
-                # Retrying cannot help until a person logs in: the SSO cache watch (or
-                # retry_max, for other kinds of login) brings the next try.
-                log.error(
-                    "login_needed", group=group.name, hosts=list(group.hosts), error=str(error)
-                )
-                self._notice.show("ecrd: AWS login needed", str(error))
-        else:
-            if run.needs_login:
-                log.info("login_restored", group=group.name, hosts=list(group.hosts))
-            new = after_success(credentials=fetched, now=now, policy=policy, rand=self._rand)
-        self._runs[group.key] = new
-        self._schedule(group, new.next_at or now)
-
-    def _schedule(
-        self, group: Group, at: datetime, *, restored: bool = False, dispatch: bool = True
-    ) -> None:
-        run = self._runs.get(group.key, GroupRun())
-        self._runs[group.key] = dataclasses.replace(run, next_at=at)
-        if dispatch:
-            self.jobs.schedule(group.key, at)
-        log.info(
-            "refresh_scheduled",
-            group=group.name,
-            hosts=list(group.hosts),
-            at=at.isoformat(),
-            restored=restored,
-        )
-
-    def _record_schedule(self) -> None:
-        try:
-            self._store.record_schedule(next_refresh=schedule(self.config, self._runs))
-        except EcrdError as exc:
-            log.error("state_failed", error=str(exc))
-
-    def _first_round_done(self, keys: Iterable[GroupKey]) -> str | None:
-        """Note ``keys`` as done; the status for READY=1 once the first round has ended."""
-        if self._first_round is None:
-            return None
-        self._first_round.difference_update(keys)
-        if self._first_round:
-            return None
-        self._first_round = None
-        # What the start built (modules, botocore's models and clients) lives as long as the
-        # daemon: out of the collector's sight, a full collection no longer walks it, which
-        # was a visible pause in the middle of a reload.
-        gc.freeze()
-        return self.summary()

@@ -61,8 +61,8 @@ class Harness:
             source=self.source,
             store=self.store,
             notifier=self.notifier,
-            notice=self.notice,  # type: ignore[arg-type]
-            metrics=self.metrics,  # type: ignore[arg-type]
+            notice=self.notice,
+            metrics=self.metrics,
             clock=self.clock,
             rand=self.rand,
         )

@@ -13,8 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
+from ecrd.daemon.gathering import GATHER_SECONDS
 from ecrd.daemon.lifecycle import Daemon
-from ecrd.daemon.rounds import GATHER_SECONDS
 from tests.daemon.harness import (
     EAST,
     EAST_HOST,
@@ -52,7 +52,7 @@ def started(h: Harness, *hang: str) -> Daemon:
         source=h.source,
         store=h.store,
         notifier=h.notifier,
-        metrics=h.metrics,  # type: ignore[arg-type]
+        metrics=h.metrics,
     )
     h.daemon = daemon
     daemon.start()
@@ -61,7 +61,7 @@ def started(h: Harness, *hang: str) -> Daemon:
 
 def written_hosts(h: Harness) -> list[set[str]]:
     """The hosts of each round the daemon reported, in order."""
-    return [{r.host for r in result.hosts} for result in h.metrics.named("round")]  # type: ignore[attr-defined]
+    return [{r.host for r in result.hosts} for result in h.metrics.rounds()]
 
 
 def test_groups_answering_together_are_written_in_one_round(tmp_path):
