@@ -9,7 +9,8 @@ group cannot starve it, and the watchdog stops only when the scheduler does.
 
 The scheduler is built by ``start()``, which the daemon calls once its first round is
 written: the groups due at start run at once on the group pool (``run_first``), and the
-times set before then wait here for it. Missed runs (a laptop asleep) run once, as soon as
+times set before then wait here for it (APScheduler would keep jobs added before its
+``start`` itself, but only once built, which is its import: see ``scheduler``). Missed runs (a laptop asleep) run once, as soon as
 they are seen: ``coalesce`` and no misfire grace limit.
 """
 

@@ -1,7 +1,22 @@
 """The APScheduler pieces of ``ecrd.daemon.jobs``, imported when the scheduler is built.
 
 That is after the first round is written: APScheduler brings importlib.metadata and asyncio
-along, about 40 ms of the daemon's start.
+along (``python -X importtime -c 'import apscheduler.schedulers.background'`` shows what it
+costs here), and the outputs come first. Until then ``Jobs`` keeps the times it is given.
+
+The scheduler is used as its documentation shows (``BackgroundScheduler``, ``add_job``,
+``modify_job`` for each next run, ``coalesce``, listeners), with two pieces of its own where
+the stock ones do not fit:
+
+- ``Executor`` runs the jobs on a ``DaemonPool`` rather than APScheduler's
+  ``ThreadPoolExecutor``, whose ``concurrent.futures`` workers are joined when the
+  interpreter exits and never end while idle: one job stuck in a system call (a write to a
+  hung network file system) would keep ``ecrd run`` alive after SIGTERM, and a burst of
+  groups would leave its threads for the daemon's life.
+- ``Fallback`` is the groups' trigger rather than a ``DateTrigger`` per next run: a job
+  whose submission fails (no thread could be started) is only logged by APScheduler's
+  ``_process_jobs``, no event is sent, and a ``DateTrigger`` job is then removed, so the
+  group would never run again. ``Fallback`` brings it back instead.
 """
 
 from __future__ import annotations
