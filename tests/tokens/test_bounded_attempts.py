@@ -13,7 +13,7 @@ from ecrd.emulator.server import Fault
 from ecrd.errors import TokenError
 from ecrd.tokens.deadline import Attempt
 from ecrd.tokens.source import EcrTokenSource
-from tests.tokens.groups import CannedEndpoint, SilentEndpoint, group_of, registry
+from tests.tokens.groups import CannedEndpoint, SilentEndpoint, group_of, registry, warm
 
 if TYPE_CHECKING:
     from ecrd.emulator.server import Emulator
@@ -35,7 +35,7 @@ class TestOneCallPerAttempt:
     def test_throttling_exception_is_one_call_per_attempt(self, emulator: Emulator):
         """ThrottlingException on every call: three attempts, three calls at the endpoint."""
         emulator.inject(Fault(kind="throttle", count=None))
-        source = EcrTokenSource(attempt_timeout=timedelta(seconds=5))
+        source = EcrTokenSource()
         group = group_of(registry(endpoint_url=emulator.url))
 
         codes = []
@@ -49,7 +49,7 @@ class TestOneCallPerAttempt:
 
     def test_http_429_is_one_call_per_attempt(self):
         """HTTP 429 with no AWS error code: each attempt makes exactly one call."""
-        source = EcrTokenSource(attempt_timeout=timedelta(seconds=5))
+        source = EcrTokenSource()
         with CannedEndpoint(status=429, content_type="text/plain", body=b"slow down") as endpoint:
             group = group_of(registry(endpoint_url=endpoint.url))
             for _ in range(2):
@@ -80,9 +80,10 @@ class TestRequestTimeouts:
     def test_the_daemons_attempt_is_the_one_deadline(self):
         """Under the caller's 1 s attempt, a source built with 60 s gives up after 1 s."""
         source = EcrTokenSource()
-        attempt = Attempt(timeout=1, waiting_for="the test")
         with SilentEndpoint() as endpoint:
             group = group_of(registry(endpoint_url=endpoint.url))
+            warm(source, group)
+            attempt = Attempt(timeout=1, waiting_for="the test")
             with pytest.raises(TokenError) as info:
                 attempt.run(lambda: source.fetch(group))
             connections = endpoint.connections
@@ -140,7 +141,7 @@ class TestStsUnreachable:
         )
 
         with pytest.raises(TokenError) as info:
-            EcrTokenSource(attempt_timeout=timedelta(seconds=5)).fetch(group)
+            EcrTokenSource().fetch(group)
 
         message = str(info.value)
         assert "EndpointUnreachable" == info.value.code

@@ -6,23 +6,21 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
+from ecrd.emulator.server import Emulator
 from ecrd.errors import TokenError
-from ecrd.tokens.deadline import GaveUp, holding, run_attempt
+from ecrd.tokens.deadline import Attempt, GaveUp, holding, run_attempt
 from ecrd.tokens.source import EcrTokenSource, fetch_all
 from tests.tokens.groups import (
     SilentEndpoint,
     attempt_threads,
     group_of,
     registry,
+    warm,
     write_aws_config,
 )
-
-if TYPE_CHECKING:
-    from ecrd.emulator.server import Emulator
 
 TIMEOUT = timedelta(seconds=2)
 # A hung attempt is over well within this; a socket left to botocore's default waits 60 s.
@@ -92,6 +90,9 @@ class TestHungCredentialProcess:
         source = EcrTokenSource(attempt_timeout=TIMEOUT)
         hung = group_of(registry(endpoint_url=emulator.url, profile="hung"))
         healthy = group_of(registry("222222222222", endpoint_url=emulator.url))
+        # The healthy group's client is built before the hang starts: what is timed against
+        # the hung attempt's deadline is the healthy call, not botocore's model loading.
+        warm(source, healthy)
         outcome: list[object] = []
         thread = threading.Thread(target=lambda: outcome.append(fetch_all(source, [hung])))
         thread.start()
@@ -115,6 +116,7 @@ class TestSilentEndpoint:
         source = EcrTokenSource(attempt_timeout=timedelta(seconds=1))
         with SilentEndpoint() as endpoint:
             group = group_of(registry(endpoint_url=endpoint.url))
+            warm(source, group)
             started = time.monotonic()
 
             with pytest.raises(TokenError) as info:
@@ -141,11 +143,21 @@ class TestSilentEndpoint:
     ):
         """A role whose STS endpoint never answers: gave up, naming STS's URL; ECR never called."""
         source = EcrTokenSource(attempt_timeout=timedelta(seconds=1))
+        # The source has assumed another role before (through an endpoint that answers, under
+        # a roomy attempt of its own), and the group's client is built: the timed attempt
+        # builds only its STS client, from botocore's models loaded already, then waits for STS.
+        with Emulator() as earlier:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_STS", earlier.url)
+            other = group_of(
+                registry(endpoint_url=earlier.url, role_arn="arn:aws:iam::210987654321:role/a")
+            )
+            Attempt(timeout=60, waiting_for="the earlier role").run(lambda: source.fetch(other))
         with SilentEndpoint() as sts:
             monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts.url)
             group = group_of(
                 registry(endpoint_url=emulator.url, role_arn="arn:aws:iam::210987654321:role/r")
             )
+            warm(source, group)
 
             with pytest.raises(TokenError) as info:
                 source.fetch(group)

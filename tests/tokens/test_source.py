@@ -15,15 +15,20 @@ from ecrd.errors import TokenError
 from ecrd.secret import Credentials, Secret
 from ecrd.tokens.source import EcrTokenSource, decode_token, fetch_all
 from tests.conftest import ACCESS_KEY
-from tests.tokens.groups import group_of, registry
+from tests.tokens.groups import group_of, registry, warm
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
+# No test here waits for an attempt's deadline (an endpoint that fails, fails at once): a
+# roomy one leaves a loaded machine the time to build a client and load credentials.
+ROOMY = timedelta(seconds=60)
+
+
 def source() -> EcrTokenSource:
     # One attempt keeps fault tests to one call each; retries are tested on their own.
-    return EcrTokenSource(max_attempts=1, attempt_timeout=timedelta(seconds=2))
+    return EcrTokenSource(max_attempts=1, attempt_timeout=ROOMY)
 
 
 class TestFetch:
@@ -179,9 +184,11 @@ class TestErrors:
         """An endpoint that does not answer within the read timeout is reported as such."""
         emulator.inject(Fault(kind="hang", count=None))
         tokens = EcrTokenSource(max_attempts=1, attempt_timeout=timedelta(seconds=1))
+        group = group_of(registry(endpoint_url=emulator.url))
+        warm(tokens, group)
 
         with pytest.raises(TokenError, match="did not answer in time") as info:
-            tokens.fetch(group_of(registry(endpoint_url=emulator.url)))
+            tokens.fetch(group)
         emulator.clear_faults()
 
         assert "Timeout" == info.value.code
