@@ -57,6 +57,11 @@ SHORT_LIFETIME = timedelta(seconds=2)
 LONG_LIFETIME = timedelta(hours=1)
 # How long a test waits for something that should take well under a second.
 WAIT = 10.0
+# A fresh `ecrd run` imports boto3 and builds botocore clients (models loaded cold) in its
+# first attempt: on a loaded machine that takes seconds. Until the daemon has ended a first
+# attempt, a wait gives it this much more room; what the tests time comes after.
+START = 3 * WAIT
+FIRST_ATTEMPT_ENDED = frozenset({"token_refreshed", "refresh_failed"})
 # The daemon must stop within two seconds of SIGTERM or SIGINT.
 STOP_SECONDS = 2.0
 
@@ -153,6 +158,10 @@ class DaemonProcess:
 
     # -- waiting -------------------------------------------------------------------------
 
+    def _attempted(self) -> bool:
+        """True once the daemon has ended an attempt (its start and first clients are done)."""
+        return any(e.get("event") in FIRST_ATTEMPT_ENDED for e in self.events)
+
     def mark(self) -> int:
         """The number of events so far: pass it as ``since`` to wait for later ones only."""
         with self._changed:
@@ -182,15 +191,22 @@ class DaemonProcess:
     ) -> dict[str, Any]:
         """Wait for the ``count``-th event named ``event`` matching ``match`` and ``where``.
 
-        Fails with the daemon's recent output when it does not come or the daemon exits.
+        Before the daemon has ended a first attempt, the wait may go on ``START`` seconds
+        more. Fails with the daemon's recent output when it does not come or the daemon exits.
         """
 
         def found() -> list[dict[str, Any]]:
             hits = [e for e in self.events[since:] if _matches(e, event, match)]
             return [e for e in hits if where is None or where(e)]
 
+        def ready() -> bool:
+            return len(found()) >= count or self._open == 0
+
         with self._changed:
-            done = self._changed.wait_for(lambda: len(found()) >= count or self._open == 0, timeout)
+            done = self._changed.wait_for(ready, timeout)
+            if not done and not self._attempted():
+                done = self._changed.wait_for(ready, START)
+                timeout += START
             hits = found()
             if done and len(hits) >= count:
                 return hits[count - 1]
