@@ -125,6 +125,8 @@ def test_packages_build_install_refresh_upgrade_and_purge(tmp_path, isolated_env
     _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)])
     assert (venv / "share" / "man" / "man1" / "ecrd.1").is_file()
     assert (venv / "share" / "man" / "man5" / "ecrd.yaml.5").is_file()
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    assert (site / "ecrd" / "data" / "ecrd-rules.yml").is_file()
     printed = _run([str(venv / "bin" / "ecrd"), "service", "print", "--systemd-user"]).stdout
     assert f"ExecStart={venv / 'bin' / 'ecrd'} run" in printed
 
@@ -163,6 +165,7 @@ def _lifecycle(tmp_path: Path, home: Path, *, venv: Path, url: str, first: Path,
     for path in (
         "/opt/ecrd/bin/ecrd",
         "/usr/share/doc/ecrd/examples/ecrd.example.yaml",
+        "/usr/share/doc/ecrd/examples/ecrd-rules.yml",
         "/usr/share/man/man1/ecrd.1.gz",
         "/usr/share/man/man5/ecrd.yaml.5.gz",
     ):
