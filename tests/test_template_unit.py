@@ -33,13 +33,18 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
 SITE = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0
-    or shutil.which("useradd") is None
-    or shutil.which("runuser") is None
-    or not SYSTEM_PYTHON.exists(),
-    reason="needs root, useradd, runuser and " + str(SYSTEM_PYTHON),
-)
+# Both this module and tests/service/test_as_user.py create and remove /var/lib/ecrd: one
+# worker runs them, one after the other.
+pytestmark = [
+    pytest.mark.xdist_group("var-lib-ecrd"),
+    pytest.mark.skipif(
+        os.geteuid() != 0
+        or shutil.which("useradd") is None
+        or shutil.which("runuser") is None
+        or not SYSTEM_PYTHON.exists(),
+        reason="needs root, useradd, runuser and " + str(SYSTEM_PYTHON),
+    ),
+]
 
 # An installed console script, as pip writes it, for the system interpreter.
 SCRIPT = """#!{python}

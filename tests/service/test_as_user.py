@@ -289,6 +289,7 @@ def state_directory(user: User) -> Iterator[Path]:
     reason="needs the per-configuration state (StateStore.for_config) that makes `ecrd status` "
     "look in /var/lib/ecrd/$USER (issue 12, ROUND)",
 )
+@pytest.mark.xdist_group("var-lib-ecrd")  # tests/test_template_unit.py removes /var/lib/ecrd
 @pytest.mark.usefixtures("ecrd")
 def test_the_instances_state_is_found_by_its_user(user, system, emulator, state_directory):
     """Issue 12: after a refresh in ecrd@USER's environment, `ecrd status` by USER finds it.
