@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class EcrdError(Exception):
@@ -62,6 +65,20 @@ class TokenError(EcrdError):
     def throttled(self) -> bool:
         """True when AWS asked to slow down (a throttling code, or HTTP 429)."""
         return self.code in THROTTLING_CODES or self.http_status == _TOO_MANY_REQUESTS
+
+
+class FileError(EcrdError):
+    """The file layer (``ecrd.files``) could not, or must not, read or write a file.
+
+    ``path`` is the path its message names; ``code`` says what went wrong: the name of the
+    ``errno`` (``ENOSPC``, ``EACCES`` ...) or ecrd's own (``hostile_link``, ``link_loop``,
+    ``not_regular``, ``too_large``, ``kept_changing``). The file was left as it was.
+    """
+
+    def __init__(self, message: str, *, path: Path, code: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.code = code
 
 
 class OutputError(EcrdError):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from ecrd.errors import ConfigError, OutputError
+from ecrd.errors import ConfigError, FileError
 from ecrd.files import read_file, replace_file
 
 if TYPE_CHECKING:
@@ -260,7 +260,7 @@ class Metrics:
         and node_exporter usually runs as another user.
 
         Raises:
-            OutputError: the file could not be written; the old one is left whole.
+            FileError: the file could not be written; the old one is left whole.
         """
         data = self.render()
         for _ in range(_TEXTFILE_ATTEMPTS):
@@ -268,7 +268,7 @@ class Metrics:
             if replace_file(path, data, expected=read_file(path), mode=0o644):
                 return
         msg = f"{path} kept changing while ecrd wrote its metrics ({_TEXTFILE_ATTEMPTS} attempts); is another program writing it?"
-        raise OutputError(msg)
+        raise FileError(msg, path=path, code="kept_changing")
 
     def serve(self, *, host: str, port: int) -> Callable[[], None]:
         """Serve the metrics at ``http://HOST:PORT/metrics`` from a thread; return its stop.

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ecrd import files as _atomic
-from ecrd.errors import OutputError
+from ecrd.config.model import OutputSpec
+from ecrd.errors import FileError, OutputError
 from ecrd.files import read_file, replace_file, swap, update_file
 from ecrd.files.messages import owner_and_mode
+from ecrd.outputs.netrc import NetrcOutput
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -175,7 +177,7 @@ class TestReplaceFile:
         (out / "a").symlink_to("b")
         (out / "b").symlink_to("a")
 
-        with pytest.raises(OutputError, match="loop"):
+        with pytest.raises(FileError, match="loop"):
             replace_file(out / "a", b"new", expected=None)
 
         assert [] == leftovers(out)
@@ -229,7 +231,7 @@ class TestReplaceFile:
 
         monkeypatch.setattr(swap if function == "swap" else os, function, fail)
 
-        with pytest.raises(OutputError) as caught:
+        with pytest.raises(FileError) as caught:
             replace_file(path, b"new", expected=b"old")
 
         monkeypatch.undo()
@@ -282,7 +284,7 @@ class TestReplaceFile:
         # The refusal of an ordinary user (root is refused only by the file system itself).
         monkeypatch.setattr("ecrd.files.messages.os.geteuid", lambda: 1000)
 
-        with pytest.raises(OutputError) as caught:
+        with pytest.raises(FileError) as caught:
             replace_file(path, b"new", expected=None)
 
         owner = owner_and_mode(out)
@@ -296,7 +298,7 @@ class TestReplaceFile:
         (out / "home").write_bytes(b"")
         path = out / "home" / ".docker" / "config.json"
 
-        with pytest.raises(OutputError, match="not a directory"):
+        with pytest.raises(FileError, match="not a directory"):
             replace_file(path, b"new", expected=None)
 
     def test_real_full_file_system(self, out):
@@ -314,7 +316,7 @@ class TestReplaceFile:
             path = small / "config.json"
             path.write_bytes(b"old")
 
-            with pytest.raises(OutputError, match="no space left on device"):
+            with pytest.raises(FileError, match="no space left on device"):
                 replace_file(path, b"x" * 200_000, expected=b"old")
 
             assert (b"old", []) == (path.read_bytes(), leftovers(small))
@@ -341,8 +343,8 @@ class TestReadFile:
         assert None is read_file(out / "link")
 
     def test_directory_is_an_error(self, out):
-        """A directory where the file should be is an OutputError naming the path."""
-        with pytest.raises(OutputError) as caught:
+        """A directory where the file should be is an FileError naming the path."""
+        with pytest.raises(FileError) as caught:
             read_file(out)
 
         assert f"cannot read {out}: it is a directory" in str(caught.value)
@@ -396,7 +398,7 @@ class TestUpdateFile:
         path.write_bytes(b"a")
         monkeypatch.setattr(_atomic, "replace_file", lambda *_a, **_k: False)
 
-        with pytest.raises(OutputError, match=f"{path} kept changing"):
+        with pytest.raises(FileError, match=f"{path} kept changing"):
             update_file(path, render=lambda _old: b"new")
 
         assert b"a" == path.read_bytes()
@@ -409,10 +411,53 @@ class TestAdvice:
             pytest.skip("needs root: only root's refusals come from the file system alone")
         target = pathlib.Path("/sys/kernel/ecrd-test-output")
 
-        with pytest.raises(OutputError) as caught:
+        with pytest.raises(FileError) as caught:
             _atomic.replace_file(target, b"x", expected=None)
 
         message = str(caught.value)
         assert "run ecrd as that user" not in message
         assert str(target) in message
         assert not target.exists()
+
+
+class TestFileError:
+    """The file layer's own error: a record of the path asked for and what went wrong."""
+
+    def test_an_os_error_carries_the_path_and_the_errno_name(self, out):
+        """A parent that is a file: FileError naming the directory to create, code ENOTDIR."""
+        (out / "home").write_bytes(b"")
+        path = out / "home" / ".docker" / "config.json"
+
+        with pytest.raises(FileError) as caught:
+            replace_file(path, b"new", expected=None)
+
+        assert (path.parent, "ENOTDIR") == (caught.value.path, caught.value.code)
+        assert str(path.parent) in str(caught.value)
+
+    def test_a_refusal_carries_ecrds_own_code(self, out):
+        """A directory to read and a link loop are named by ecrd's codes, not an errno."""
+        (out / "dir").mkdir()
+        (out / "a").symlink_to("b")
+        (out / "b").symlink_to("a")
+
+        with pytest.raises(FileError) as directory:
+            read_file(out / "dir")
+        with pytest.raises(FileError) as loop:
+            update_file(out / "a", render=lambda _before: b"new")
+
+        assert [(out / "dir", "not_regular"), (out / "a", "link_loop")] == [
+            (directory.value.path, directory.value.code),
+            (loop.value.path, loop.value.code),
+        ]
+
+    def test_an_output_translates_it_once_into_an_output_error(self, out):
+        """An output's writer reports a file-layer failure as OutputError, the cause kept."""
+        path = out / "config.json"
+        path.mkdir()
+
+        with pytest.raises(OutputError) as caught:
+            NetrcOutput(OutputSpec(type="netrc", path=path)).apply(logins={}, remove={"h": "f"})
+
+        cause = caught.value.__cause__
+        assert isinstance(cause, FileError)
+        assert (str(cause), "not_regular") == (str(caught.value), cause.code)

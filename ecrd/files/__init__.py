@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path  # noqa: TC003 (used at run time)
 from typing import TYPE_CHECKING
 
-from ecrd.errors import OutputError
+from ecrd.errors import FileError
 from ecrd.files import swap
 from ecrd.files.links import refuse_kind, resolve
-from ecrd.files.messages import describe
+from ecrd.files.messages import failed
 from ecrd.files.temps import TempFile, create_temp, remove_stale_temps
 from ecrd.logs import get_logger
 
@@ -56,7 +56,7 @@ def read_file(path: Path) -> bytes | None:
     a path through a symlink owned by neither root nor the user ecrd runs as.
 
     Raises:
-        OutputError: the file exists but cannot or must not be read; the message names it.
+        FileError: the file exists but cannot or must not be read; the message names it.
     """
     return _read(path, resolve(path, action="read")).data
 
@@ -78,7 +78,7 @@ def replace_file(
     again.
 
     Raises:
-        OutputError: the file could not be written; it is unchanged.
+        FileError: the file could not be written; it is unchanged.
     """
     target = resolve(path, action="write")
     # Held open until swapped: while open, its inode number cannot go to another file, so
@@ -101,13 +101,13 @@ def _replace(
     try:
         temp = create_temp(target.parent)
     except OSError as exc:
-        raise OutputError(describe(exc, "write", path, target.parent)) from exc
+        raise failed(exc, "write", path, target.parent) from exc
     try:
         _write_temp(temp, data, like=current.info, mode=mode, private=private)
         done = _swap_in(path, target, temp, current)
     except OSError as exc:
         temp.remove()
-        raise OutputError(describe(exc, "write", path, target.parent)) from exc
+        raise failed(exc, "write", path, target.parent) from exc
     except BaseException:
         temp.remove()
         raise
@@ -132,7 +132,7 @@ def update_file(
     the file was written.
 
     Raises:
-        OutputError: the file could not be read or written, or kept changing; it is unchanged.
+        FileError: the file could not be read or written, or kept changing; it is unchanged.
     """
     for _ in range(_ATTEMPTS):
         before = _read(path, resolve(path, action="write"))
@@ -148,7 +148,7 @@ def update_file(
         f"{path} kept changing while ecrd wrote it ({_ATTEMPTS} attempts); "
         "find the program rewriting it in a loop, ecrd tries again at the next refresh"
     )
-    raise OutputError(msg)
+    raise FileError(msg, path=path, code="kept_changing")
 
 
 def make_dirs(path: Path, *, mode: int = 0o700) -> tuple[Path, ...]:
@@ -158,7 +158,7 @@ def make_dirs(path: Path, *, mode: int = 0o700) -> tuple[Path, ...]:
     directories are left as they are. Returns the directories created, outermost first.
 
     Raises:
-        OutputError: a directory could not be created; the message names it.
+        FileError: a directory could not be created; the message names it.
     """
     directory = resolve(path, action="create")
     missing: list[Path] = []
@@ -171,7 +171,7 @@ def make_dirs(path: Path, *, mode: int = 0o700) -> tuple[Path, ...]:
             current = current.parent
             continue
         except OSError as exc:
-            raise OutputError(describe(exc, "create", path, current)) from exc
+            raise failed(exc, "create", path, current) from exc
         break
     created: list[Path] = []
     for new in reversed(missing):
@@ -180,7 +180,7 @@ def make_dirs(path: Path, *, mode: int = 0o700) -> tuple[Path, ...]:
         except FileExistsError:
             continue  # made meanwhile: theirs, as it is
         except OSError as exc:
-            raise OutputError(describe(exc, "create", path, new.parent)) from exc
+            raise failed(exc, "create", path, new.parent) from exc
         created.append(new)
         with contextlib.suppress(OSError):  # the umask took bits away: give them back
             fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -201,14 +201,14 @@ def _read(path: Path, target: Path, *, keep: bool = False) -> _Read:
     except (FileNotFoundError, NotADirectoryError):
         return _Read(None, None)
     except OSError as exc:
-        raise OutputError(describe(exc, "read", path, target)) from exc
+        raise failed(exc, "read", path, target) from exc
     refuse_kind(path, info, action="read", limit=MAX_SIZE)
     try:
         fd = os.open(target, _READ_FLAGS)
     except FileNotFoundError:
         return _Read(None, None)
     except OSError as exc:
-        raise OutputError(describe(exc, "read", path, target)) from exc
+        raise failed(exc, "read", path, target) from exc
     try:
         read = _Read(_read_fd(path, fd), os.fstat(fd), fd if keep else None)
     except BaseException:
@@ -231,7 +231,7 @@ def _read_fd(path: Path, fd: int) -> bytes:
             if size > MAX_SIZE:  # it grew while read
                 refuse_kind(path, os.fstat(fd), action="read", limit=MAX_SIZE)
     except OSError as exc:
-        raise OutputError(describe(exc, "read", path, path)) from exc
+        raise failed(exc, "read", path, path) from exc
     return b"".join(chunks)
 
 
@@ -288,7 +288,7 @@ def _is_current(path: Path, name: Path, current: _Read) -> bool:
         return False
     try:
         return _read_fd(path, fd) == current.data  # changed in place?
-    except OutputError:
+    except FileError:
         return False
     finally:
         os.close(fd)
@@ -348,14 +348,6 @@ def _write_temp(
         view = view[written:]
     _copy_mode_and_owner(fd, like, mode, private=private)
     os.fsync(fd)
-
-
-def _status(target: Path) -> os.stat_result | None:
-    try:
-        info = os.lstat(target)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return info if stat.S_ISREG(info.st_mode) else None
 
 
 def _copy_mode_and_owner(fd: int, like: os.stat_result | None, mode: int, *, private: bool) -> None:

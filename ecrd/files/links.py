@@ -14,8 +14,8 @@ import os
 import stat
 from pathlib import Path
 
-from ecrd.errors import OutputError
-from ecrd.files.messages import describe, hostile_link, kind_of, not_regular, too_large
+from ecrd.errors import FileError
+from ecrd.files.messages import failed, hostile_link, kind_of, not_regular, too_large
 
 _MAX_LINKS = 40  # as the kernel allows (ELOOP beyond)
 
@@ -24,7 +24,7 @@ def resolve(path: Path, *, action: str) -> Path:
     """The final target of ``path``'s symlinks, which need not exist (a dangling link).
 
     Raises:
-        OutputError: a link on the way belongs to another user, or the links form a loop;
+        FileError: a link on the way belongs to another user, or the links form a loop;
             the message names ``path`` and the link.
     """
     pending = list(reversed(os.fspath(path).split("/")))
@@ -45,7 +45,7 @@ def resolve(path: Path, *, action: str) -> Path:
             rest = os.path.normpath(os.path.join(candidate, *reversed(pending)))
             return Path(rest)
         except OSError as exc:
-            raise OutputError(describe(exc, action, path, Path(current))) from exc
+            raise failed(exc, action, path, Path(current)) from exc
         if not stat.S_ISLNK(info.st_mode):
             current = candidate
             continue
@@ -61,27 +61,29 @@ def _follow(path: Path, link: Path, info: os.stat_result, *, action: str, links:
     """The target of ``link``, the ``links``-th on the way, once sure it may be followed.
 
     Raises:
-        OutputError: the link belongs to another user, or too many links (a loop).
+        FileError: the link belongs to another user, or too many links (a loop).
     """
     if info.st_uid not in (0, os.geteuid()):
-        raise OutputError(hostile_link(action, path, link, info.st_uid))
+        msg = hostile_link(action, path, link, info.st_uid)
+        raise FileError(msg, path=path, code="hostile_link")
     if links > _MAX_LINKS:
         msg = f"cannot {action} {path}: its symlinks form a loop; fix the symlinks"
-        raise OutputError(msg)
+        raise FileError(msg, path=path, code="link_loop")
     try:
         return os.readlink(link)
     except OSError as exc:
-        raise OutputError(describe(exc, action, path, link)) from exc
+        raise failed(exc, action, path, link) from exc
 
 
 def refuse_kind(path: Path, info: os.stat_result, *, action: str, limit: int) -> None:
     """Refuse, before reading anything, a file that is not regular or is over ``limit`` bytes.
 
     Raises:
-        OutputError: naming ``path`` and what it is.
+        FileError: naming ``path`` and what it is.
     """
     kind = kind_of(info.st_mode)
     if kind is not None:
-        raise OutputError(not_regular(action, path, kind))
+        raise FileError(not_regular(action, path, kind), path=path, code="not_regular")
     if info.st_size > limit:
-        raise OutputError(too_large(action, path, info.st_size, limit))
+        msg = too_large(action, path, info.st_size, limit)
+        raise FileError(msg, path=path, code="too_large")

@@ -10,6 +10,8 @@ import pwd
 import stat
 from typing import TYPE_CHECKING
 
+from ecrd.errors import FileError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -45,6 +47,12 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+def failed(exc: OSError, action: str, path: Path, culprit: Path) -> FileError:
+    """The ``FileError`` for ``exc``: its message (see ``describe``), the errno's name as code."""
+    code = errno.errorcode.get(exc.errno or 0, "EIO")
+    return FileError(describe(exc, action, path, culprit), path=path, code=code)
 
 
 def describe(exc: OSError, action: str, path: Path, culprit: Path) -> str:

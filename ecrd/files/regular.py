@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from ecrd.errors import OutputError
+from ecrd.errors import FileError
 from ecrd.files.links import refuse_kind
 from ecrd.files.messages import kind_of, too_large
 
@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 
-class RefusedFileError(OutputError):
+class RefusedFileError(FileError):
     """The path is not a regular file (``kind`` says what it is), or is over the cap."""
 
-    def __init__(self, message: str, *, kind: str | None, size: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, path: Path, kind: str | None, size: int) -> None:
+        super().__init__(message, path=path, code="too_large" if kind is None else "not_regular")
         self.kind = kind
         self.size = size
 
@@ -55,7 +55,7 @@ def read_regular(path: Path, *, limit: int) -> bytes:
             size += len(chunk)
             if size > limit:  # it grew while read
                 msg = too_large("read", path, size, limit)
-                raise RefusedFileError(msg, kind=None, size=size)
+                raise RefusedFileError(msg, path=path, kind=None, size=size)
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -64,5 +64,6 @@ def read_regular(path: Path, *, limit: int) -> bytes:
 def _refuse(path: Path, info: os.stat_result, limit: int) -> None:
     try:
         refuse_kind(path, info, action="read", limit=limit)
-    except OutputError as exc:
-        raise RefusedFileError(str(exc), kind=kind_of(info.st_mode), size=info.st_size) from None
+    except FileError as exc:
+        kind = kind_of(info.st_mode)
+        raise RefusedFileError(str(exc), path=path, kind=kind, size=info.st_size) from None

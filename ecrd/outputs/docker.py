@@ -12,11 +12,10 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from ecrd.files import update_file
 from ecrd.logs import get_logger
 from ecrd.outputs import _docker_json as docker_json
 from ecrd.outputs.helpers import DEFAULT_TIMEOUT, PREFIX, CredentialHelper, HelperError
-from ecrd.outputs.output import WriteResult, fingerprint
+from ecrd.outputs.output import WriteResult, fingerprint, update_output
 from ecrd.outputs.routing import DOCKER, ECRD_HELPER, Clients, Route, route
 
 if TYPE_CHECKING:
@@ -89,8 +88,8 @@ class DockerOutput:
             merged = _merge(document, plan.auths, plan.drop)
             return merged.data
 
-        written = update_file(path, render=render)
-        if plan is None:  # never rendered: update_file failed before, and raised
+        written = update_output(path, render=render)
+        if plan is None:  # never rendered: update_output failed before, and raised
             raise AssertionError(path)
         removed = (*merged.removed, *plan.erased) if written else tuple(plan.erased)
         warnings = [w for ws in plan.warnings.values() for w in ws]

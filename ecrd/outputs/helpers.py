@@ -172,7 +172,7 @@ class CredentialHelper:
         if action == "store" and message.lower() == NOT_IMPLEMENTED:
             msg = f'{self.program} cannot store credentials (it answers "{NOT_IMPLEMENTED}")'
             raise HelperError(msg, broken=True)
-        status = _status(process.returncode)
+        status = _exit_status(process.returncode)
         said = _excerpt(message, secrets)
         msg = f"{self.program} {action} failed ({status}){': ' + said if said else ''}"
         raise HelperError(msg)
@@ -191,7 +191,8 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     # holds the pipes is not waited for: the pipes are closed there.
 
 
-def _status(returncode: int) -> str:
+def _exit_status(returncode: int) -> str:
+    """How the helper ended, for users: its exit status, or the signal that killed it."""
     if returncode < 0:
         try:
             return f"killed by {signal.Signals(-returncode).name}"

@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ecrd.errors import OutputError
-from ecrd.files import update_file
 from ecrd.hostport import host_name
 from ecrd.logs import get_logger
 from ecrd.outputs import _netrc_syntax as syntax
-from ecrd.outputs.output import WriteResult, fingerprint
+from ecrd.outputs.output import WriteResult, fingerprint, update_output
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -79,7 +78,7 @@ class NetrcOutput:
 
         loose = _loose_mode(path)
         # private: Python's netrc (so requests) refuses a ~/.netrc others can read.
-        written = update_file(path, render=render, private=True)
+        written = update_output(path, render=render, private=True)
         if written and loose is not None:
             _log.warning(
                 "netrc_mode_tightened",

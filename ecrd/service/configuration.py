@@ -15,7 +15,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from ecrd import files
-from ecrd.errors import OutputError, ServiceError
+from ecrd.errors import FileError, ServiceError
 from ecrd.files import replace_file
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def create(path: Path, *, example: bytes, shared: bool) -> str:
     try:
         make_dirs(path.parent, mode=0o755 if shared else 0o700)
         created = replace_file(path, example, expected=None, mode=0o644 if shared else 0o600)
-    except OutputError as exc:
+    except FileError as exc:
         raise ServiceError(str(exc)) from exc
     return "" if created else f"{path} appeared meanwhile: left as it is"
 
@@ -100,6 +100,6 @@ def make_dirs(directory: Path, *, mode: int) -> None:
     """Create ``directory`` and its missing parents with ``mode``: the file layer's way.
 
     Raises:
-        OutputError: a directory could not be created.
+        FileError: a directory could not be created.
     """
     files.make_dirs(directory, mode=mode)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ecrd.errors import OutputError, ServiceError
+from ecrd.errors import FileError, ServiceError
 from ecrd.files import replace_file
 from ecrd.service.account import as_account
 from ecrd.service.configuration import (
@@ -186,7 +186,7 @@ def _missing_directories(directory: Path) -> list[Path]:
 def _make_dirs(directory: Path, *, mode: int) -> str:
     try:
         make_dirs(directory, mode=mode)
-    except OutputError as exc:
+    except FileError as exc:
         raise ServiceError(str(exc)) from exc
     return ""
 
@@ -213,7 +213,7 @@ def _write(path: Path, data: bytes, old: bytes | None) -> str:
     try:
         make_dirs(path.parent, mode=0o755)
         written = replace_file(path, data, expected=old, mode=0o644)
-    except OutputError as exc:
+    except FileError as exc:
         raise ServiceError(str(exc)) from exc
     if not written:
         msg = f"{path} changed while ecrd wrote it; look at it, then run the command again"
@@ -228,7 +228,7 @@ def _put_back(path: Path, data: bytes, old: bytes | None, missing: list[Path]) -
             replace_file(path, old, expected=data, mode=0o644)
             return f"put {path} back as it was"
         path.unlink(missing_ok=True)
-    except (OSError, OutputError) as exc:
+    except (OSError, FileError) as exc:
         return f"left {path}: {exc}"
     more = _remove_directories(missing)
     return f"removed {path} again" + (f"; {more}" if more else "")

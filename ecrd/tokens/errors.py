@@ -193,7 +193,7 @@ def cli_errors() -> Iterator[None]:
             code=str(error.get("Code", "Unknown")),
             operation=exc.operation_name,
             service_message=str(error.get("Message", "")),
-            http_status=_status(exc),
+            http_status=_http_status(exc),
         ) from exc
     except (BotoCoreError, OSError) as exc:
         row = _row(exc)
@@ -234,7 +234,7 @@ def _client_error(exc: ClientError, where: Where) -> TokenError:
     code = str(error.get("Code", "Unknown"))
     text = _one_line(str(error.get("Message", "")))
     operation = exc.operation_name
-    status = _status(exc)
+    status = _http_status(exc)
     detail = f" ({text})" if text else ""
     name = where.group
     if code.isdigit():
@@ -260,7 +260,8 @@ def _client_error(exc: ClientError, where: Where) -> TokenError:
     return TokenError(msg, code=code, operation=operation, service_message=text, http_status=status)
 
 
-def _status(exc: ClientError) -> int | None:
+def _http_status(exc: ClientError) -> int | None:
+    """The HTTP status of the service's answer, when botocore recorded one."""
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return status if isinstance(status, int) else None
 

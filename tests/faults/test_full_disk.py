@@ -127,14 +127,14 @@ def test_file_size_limit_efbig(tmp_path):
     script = r"""
 import resource, sys
 from pathlib import Path
-from ecrd.errors import OutputError
+from ecrd.errors import FileError
 from ecrd.files import replace_file
 path = Path(sys.argv[1])
 path.write_bytes(b"old")
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 try:
     replace_file(path, b"x" * 100_000, expected=b"old")
-except OutputError as exc:
+except FileError as exc:
     print(exc)
 """
     path = tmp_path / "config.json"
