@@ -238,7 +238,7 @@ def status(ctx: click.Context, output_format: str) -> None:
     report = Report(
         state=store.read(),
         config=str(store.config) if store.config else None,
-        daemon_pid=store.daemon_pid(),
+        daemon_pid=store.daemon_lock.holder(),
         now=datetime.now(timezone.utc),
     )
     if report.state is None:

@@ -219,7 +219,7 @@ def _write(
     # The consumers' copy holds every managed host's login, whatever the outputs; hosts of
     # groups not fetched now keep theirs.
     try:
-        store.write_tokens(tokens=logins, keep=configured - set(logins), now=now)
+        store.tokens.write(tokens=logins, keep=configured - set(logins), now=now)
     except StateError as exc:
         if quiet:
             raise

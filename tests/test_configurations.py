@@ -144,7 +144,7 @@ import sys, datetime as d
 from pathlib import Path
 from ecrd.state import StateStore
 store = StateStore.for_config(Path(sys.argv[1]))
-with store.hold_daemon_lock():
+with store.daemon_lock.hold():
     when = d.datetime.now(d.timezone.utc) + d.timedelta(hours=6)
     store.record_schedule(next_refresh={{"{host}": when}})
     print("held", flush=True)

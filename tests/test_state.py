@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ecrd import paths
-from ecrd.errors import AlreadyRunningError, StateError
+from ecrd.errors import AlreadyRunningError, FileError, StateError
 from ecrd.secret import Credentials, Secret
 from ecrd.state import TOKENS_FILE, HostState, StateStore
 
@@ -138,7 +138,7 @@ class TestCorruptState:
         )
 
         with store.transaction():
-            store.write_tokens(tokens={HOST: login}, keep=(), now=NOW)
+            store.tokens.write(tokens={HOST: login}, keep=(), now=NOW)
 
         (aside,) = store.directory.glob(f"{TOKENS_FILE}.corrupt-*")
         assert content == aside.read_bytes()
@@ -158,6 +158,47 @@ class TestCorruptState:
         assert VALID == store.path.read_bytes()
 
 
+class TestFileErrors:
+    def test_a_state_file_the_file_layer_refuses_is_a_state_error(self, store):
+        """state.json as a directory: StateError with the file layer's message, its cause kept."""
+        store.path.mkdir(parents=True)
+
+        with pytest.raises(StateError) as caught:
+            store.read()
+
+        cause = caught.value.__cause__
+        assert isinstance(cause, FileError)
+        assert (str(cause), store.path, "not_regular") == (
+            str(caught.value),
+            cause.path,
+            cause.code,
+        )
+
+    def test_a_tokens_file_the_file_layer_refuses_is_a_state_error(self, store):
+        """tokens.json as a directory: writing the round's tokens raises StateError."""
+        store.tokens.path.mkdir(parents=True)
+        login = Credentials(
+            username="AWS", password=Secret("pw"), expires_at=NOW + timedelta(hours=1)
+        )
+
+        with pytest.raises(StateError, match="it is a directory"), store.transaction():
+            store.tokens.write(tokens={HOST: login}, keep=(), now=NOW)
+
+
+class TestTokensExpiries:
+    def test_each_host_with_its_expiry_and_nothing_for_an_unreadable_file(self, store):
+        """expiries(): host -> expiry as written; a corrupt file or none gives no host."""
+        expires_at = NOW + timedelta(hours=1)
+        login = Credentials(username="AWS", password=Secret("pw"), expires_at=expires_at)
+        missing = store.tokens.expiries()
+        with store.transaction():
+            store.tokens.write(tokens={HOST: login}, keep=(), now=NOW)
+        written = store.tokens.expiries()
+        store.tokens.path.write_text("{")
+
+        assert [{}, {HOST: expires_at}, {}] == [missing, written, store.tokens.expiries()]
+
+
 class TestSchedule:
     def test_next_refresh_goes_into_the_state_and_the_tokens_file(self, store):
         """record_schedule: HostState.next_refresh_at and the tokens' refresh_at."""
@@ -166,7 +207,7 @@ class TestSchedule:
             username="AWS", password=Secret("pw"), expires_at=NOW + timedelta(hours=12)
         )
         with store.transaction():
-            store.write_tokens(tokens={HOST: login}, keep=(), now=NOW)
+            store.tokens.write(tokens={HOST: login}, keep=(), now=NOW)
         when = NOW + timedelta(hours=6)
 
         store.record_schedule(next_refresh={HOST: when, "unknown.example": None})
@@ -184,7 +225,7 @@ HOLDER = textwrap.dedent(
     from pathlib import Path
     from ecrd.state import StateStore
 
-    with StateStore(Path(sys.argv[1])).hold_daemon_lock():
+    with StateStore(Path(sys.argv[1])).daemon_lock.hold():
         print("held", flush=True)
         sys.stdin.read()
     """
@@ -203,9 +244,9 @@ class TestDaemonLock:
         try:
             assert holder.stdout is not None
             assert "held\n" == holder.stdout.readline()
-            running = store.daemon_pid()
+            running = store.daemon_lock.holder()
             with pytest.raises(AlreadyRunningError) as refused:  # noqa: SIM117
-                with store.hold_daemon_lock():
+                with store.daemon_lock.hold():
                     pass
         finally:
             holder.communicate("")
@@ -213,13 +254,13 @@ class TestDaemonLock:
         assert holder.pid == running
         assert str(refused.value).startswith(f"already running (pid {holder.pid}) for ")
         assert 1 == refused.value.exit_code
-        assert None is store.daemon_pid()
-        with store.hold_daemon_lock():
-            assert os.getpid() == store.daemon_pid()
+        assert None is store.daemon_lock.holder()
+        with store.daemon_lock.hold():
+            assert os.getpid() == store.daemon_lock.holder()
 
     def test_holding_it_twice_in_one_process_is_not_a_deadlock(self, store):
         """The daemon and its command may both take it: the inner hold is a no-op."""
-        with store.hold_daemon_lock(), store.hold_daemon_lock():
-            held = store.daemon_pid()
+        with store.daemon_lock.hold(), store.daemon_lock.hold():
+            held = store.daemon_lock.holder()
 
-        assert (os.getpid(), None) == (held, store.daemon_pid())
+        assert (os.getpid(), None) == (held, store.daemon_lock.holder())

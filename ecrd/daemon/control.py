@@ -106,7 +106,7 @@ def serve_configuration(
         AlreadyRunningError: another `ecrd run` serves this configuration.
         StateError: the state directory's lock could not be taken.
     """
-    with store.hold_daemon_lock():
+    with store.daemon_lock.hold():
         listener = _bind(
             address(config_path=config_path, state_dir=store.directory, abstract=abstract),
             config_path=config_path,

@@ -128,17 +128,27 @@ def rescheduled(
 
 
 def restored(
-    *, config: Config, state: State | None, now: datetime, rand: Callable[[], float]
+    *,
+    config: Config,
+    state: State | None,
+    tokens: Mapping[str, datetime],
+    now: datetime,
+    rand: Callable[[], float],
 ) -> dict[GroupKey, GroupRun]:
     """The groups whose recorded tokens are fresh and written everywhere, with their next time.
 
-    The other groups are due at once.
+    Everywhere is every output of the state and the tokens file (``tokens``: each host's
+    expiry as that file holds it), which the consumers read: a host missing there (a file
+    an older ecrd wrote, or lost) would go unanswered until the next refresh. The other
+    groups are due at once.
     """
     if state is None:
         return {}
     paths = {str(o.path) for o in config.outputs}
     runs: dict[GroupKey, GroupRun] = {}
     for group in config.groups():
+        if not all((at := tokens.get(h)) is not None and at > now for h in group.hosts):
+            continue
         hosts = [state.hosts.get(h) for h in group.hosts]
         fresh = [
             h

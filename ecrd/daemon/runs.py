@@ -56,8 +56,17 @@ class Runs:
         self._runs: dict[GroupKey, GroupRun] = {}
 
     def restore(self, *, config: Config, state: State | None) -> None:
-        """The runs of the groups whose recorded tokens are fresh and written everywhere."""
-        self._runs = restored(config=config, state=state, now=self._clock(), rand=self._rand)
+        """The runs of the groups whose recorded tokens are fresh and written everywhere.
+
+        Everywhere includes the tokens file, which the consumers read.
+        """
+        self._runs = restored(
+            config=config,
+            state=state,
+            tokens=self._store.tokens.expiries(),
+            now=self._clock(),
+            rand=self._rand,
+        )
 
     def get(self, key: GroupKey) -> GroupRun | None:
         """``key``'s run, None when the group has none yet."""

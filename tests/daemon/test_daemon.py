@@ -6,8 +6,13 @@ The scheduler is started paused, so nothing runs on its own: a test runs a group
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +77,43 @@ class TestFirstRound:
         assert [WEST] == harness.source.calls
         assert scheduled == harness.next_at(WEST)
         assert 1 == len(harness.notifier.lines("READY=1"))
+
+    def test_a_restart_onto_a_tokens_file_that_lacks_a_host_refreshes_its_group_at_once(
+        self, tmp_path, harness
+    ):
+        """A fresh group whose host is missing from tokens.json is due at start, not in 6 h.
+
+        An older ecrd wrote tokens.json only for some hosts: one call at start for that
+        group (the other stays restored), and docker-credential-ecrd answers the host after.
+        """
+        harness.path.write_text(config_text(tmp_path, WEST_HOST, EU_HOST))
+        harness.start()
+        harness.run(WEST)
+        harness.run(EU)
+        scheduled = harness.next_at(EU)
+        harness.stop()
+        tokens = harness.store.tokens.path
+        document = json.loads(tokens.read_text())
+        del document["hosts"][WEST_HOST]
+        tokens.write_text(json.dumps(document))
+        harness.clock.advance(timedelta(hours=1))
+
+        harness.start()
+        due = {name: harness.next_at(name) for name in (WEST, EU)}
+        harness.run(WEST)
+        answer = subprocess.run(
+            [str(Path(sys.executable).parent / "docker-credential-ecrd"), "get"],
+            input=WEST_HOST,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env={**os.environ, "STATE_DIRECTORY": str(harness.store.directory)},
+        )
+
+        assert {WEST: harness.clock.now, EU: scheduled} == due
+        assert [WEST, EU, WEST] == harness.source.calls
+        assert (0, WEST_HOST) == (answer.returncode, json.loads(answer.stdout)["ServerURL"])
 
 
 class TestBackoff:

@@ -111,11 +111,11 @@ from ecrd.state import StateStore
 directory = Path(sys.argv[1])
 subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(directory)], check=True)
 store = StateStore(directory / "configs" / "c")
-with store.hold_daemon_lock():
+with store.daemon_lock.hold():
     pass
 subprocess.run(f"dd if=/dev/zero of={directory}/filler bs=4k 2>/dev/null", shell=True)
-with store.hold_daemon_lock():
-    print(json.dumps([os.getpid(), store.daemon_pid(), os.statvfs(directory).f_bavail]))
+with store.daemon_lock.hold():
+    print(json.dumps([os.getpid(), store.daemon_lock.holder(), os.statvfs(directory).f_bavail]))
 """
         state = tmp_path / "state"
         state.mkdir()
