@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from ecrd.logs import get_logger
 from ecrd.outputs import _docker_json as docker_json
+from ecrd.outputs._update import update_output
 from ecrd.outputs.helpers import DEFAULT_TIMEOUT, PREFIX, CredentialHelper, HelperError
-from ecrd.outputs.output import WriteResult, fingerprint, update_output
+from ecrd.outputs.output import WriteResult, fingerprint
 from ecrd.outputs.routing import DOCKER, ECRD_HELPER, Clients, Route, route
 
 if TYPE_CHECKING:

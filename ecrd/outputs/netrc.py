@@ -31,7 +31,8 @@ from ecrd.errors import OutputError
 from ecrd.hostport import host_name
 from ecrd.logs import get_logger
 from ecrd.outputs import _netrc_syntax as syntax
-from ecrd.outputs.output import WriteResult, fingerprint, update_output
+from ecrd.outputs._update import update_output
+from ecrd.outputs.output import WriteResult, fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -6,11 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ecrd.errors import FileError, OutputError
-from ecrd.files import update_file
-
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
     from pathlib import Path
 
     from ecrd.config.model import OutputSpec
@@ -64,21 +61,6 @@ class Output(Protocol):
             OutputError: the file could not be read, parsed or written; it is unchanged.
         """
         ...
-
-
-def update_output(
-    path: Path, *, render: Callable[[bytes | None], bytes | None], private: bool = False
-) -> bool:
-    """``files.update_file`` for an output file: whether it was written.
-
-    Raises:
-        OutputError: the file could not be read or written (the file layer's ``FileError``,
-            the one place it becomes an output's error); it is unchanged.
-    """
-    try:
-        return update_file(path, render=render, private=private)
-    except FileError as exc:
-        raise OutputError(str(exc)) from exc
 
 
 def fingerprint(value: str) -> str:
