@@ -8,7 +8,7 @@ Measures, for issue 11's targets, each figure for ecrd and for the floor in the 
 - `ecrd run`, start to first round written (both outputs hold every host), 100 registries;
 - config saved -> docker's file holds the registry added, from the end of the save (rename,
   or in place: open with truncate, write, close), 100 registries in 10 groups, docker and
-  netrc outputs, one registry added per save, 0.3 s apart, 20 saves of each kind;
+  netrc outputs, one registry added per save, 0.3 s apart, 20 saves of each kind taken in turns;
 - `ecrd run` idle CPU and RSS over --idle-seconds, beside the floor's peak RSS;
 - `ecrd --version` and `ecrd check-config` wall time;
 - `docker-credential-ecrd get` beside `python -c pass`.
@@ -325,25 +325,29 @@ def save_config(path: Path, text: str, *, in_place: bool) -> None:
 
 
 def saves_to_outputs(
-    work: Workload, *, saves: int, in_place: bool, first: int, proc: subprocess.Popen[bytes]
-) -> list[float]:
+    work: Workload, *, saves: int, proc: subprocess.Popen[bytes]
+) -> dict[str, list[float]]:
     """Milliseconds from the end of each save (adding one registry) to docker's file holding it.
 
-    The end of the save: the rename done, or the file closed after its rewrite in place.
+    ``saves`` of each kind, taken in turns (rename, in place, rename, ...): each save makes
+    the configuration one registry longer, and in turns neither kind is timed on the larger
+    configurations only. The end of the save: the rename done, or the file closed after its
+    rewrite in place.
     """
-    times: list[float] = []
+    times: dict[str, list[float]] = {"rename": [], "in place": []}
     text = work.config.read_text()
     # Each save adds a registry to the first group (its region and endpoint).
     endpoint = text.split('endpoint_url: "', 1)[1].split('"', 1)[0]
-    for n in range(first, first + saves):
+    for n in range(2 * saves):
+        kind = "in place" if n % 2 else "rename"
         rid = registry_id(900000 + n)
         region = REGIONS[0]
         host = f"{rid}.dkr.ecr.{region}.amazonaws.com"
         text += f'  - {{registry_id: "{rid}", region: {region}, endpoint_url: "{endpoint}"}}\n'
-        save_config(work.config, text, in_place=in_place)
+        save_config(work.config, text, in_place=kind == "in place")
         start = time.perf_counter()
         done = docker_holds(work, host, timeout=10, proc=proc)
-        times.append(float("inf") if done is None else (done - start) * 1000)
+        times[kind].append(float("inf") if done is None else (done - start) * 1000)
         time.sleep(0.3)  # let the daemon settle between two saves, as between two edits
     return times
 
@@ -509,8 +513,7 @@ def measure_daemon(
         idle_cpu = idle_ticks / TICKS
         rss, threads = status_field(proc.pid, "VmRSS"), status_field(proc.pid, "Threads")
         print("  measured idle", file=sys.stderr)
-        renamed = saves_to_outputs(work, saves=args.saves, in_place=False, first=0, proc=proc)
-        in_place = saves_to_outputs(work, saves=args.saves, in_place=True, first=1000, proc=proc)
+        saves = saves_to_outputs(work, saves=args.saves, proc=proc)
         print("  measured saves", file=sys.stderr)
     finally:
         stop(proc)
@@ -534,7 +537,7 @@ def measure_daemon(
             idle_ticks <= IDLE_TICKS,
         )
     )
-    for label, times in (("rename", renamed), ("in place", in_place)):
+    for label, times in saves.items():
         rows.append(
             Row(f"config saved ({label}) -> docker file, p50", statistics.median(times), None, "ms")
         )
