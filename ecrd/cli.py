@@ -28,7 +28,7 @@ from ecrd.cli_options import (
 if TYPE_CHECKING:
     from ecrd.config.model import Config
     from ecrd.metrics import Metrics
-    from ecrd.round import RoundResult
+    from ecrd.refresh_round import RoundResult
     from ecrd.state import StateStore
 
 # Commands defined in their own packages, imported only when they run (or for --help).
@@ -59,9 +59,9 @@ def refresh(ctx: click.Context) -> None:
     """
     from ecrd.config import load_config  # noqa: PLC0415 -- see the module's docstring
     from ecrd.daemon.control import answer_timeout, request_refresh  # noqa: PLC0415
-    from ecrd.round import run_round  # noqa: PLC0415
+    from ecrd.ecr.source import EcrTokenSource  # noqa: PLC0415
+    from ecrd.refresh_round import run_round  # noqa: PLC0415
     from ecrd.state import StateStore  # noqa: PLC0415
-    from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
     set_up_logging(ctx, default_level="warning")
     path = config_path(ctx)
@@ -181,8 +181,8 @@ def run(ctx: click.Context, *, wait_for_valid_config: bool) -> None:
     """
     from ecrd.daemon.control import serve_configuration  # noqa: PLC0415
     from ecrd.daemon.lifecycle import Daemon  # noqa: PLC0415 -- see the module's docstring
+    from ecrd.ecr.source import EcrTokenSource  # noqa: PLC0415
     from ecrd.state import StateStore  # noqa: PLC0415
-    from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
     set_up_logging(ctx, default_level="info")
     path = config_path(ctx)
@@ -196,7 +196,7 @@ def run(ctx: click.Context, *, wait_for_valid_config: bool) -> None:
             wait_for_valid_config=wait_for_valid_config,
         )
         code = daemon.run()
-    deadline = sys.modules.get("ecrd.tokens.deadline")
+    deadline = sys.modules.get("ecrd.ecr.deadline")
     if deadline is not None:
         # An attempt abandoned at the stop may still be starting a credential process:
         # end those running, and any started from now on, before the process exits.

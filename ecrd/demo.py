@@ -21,10 +21,10 @@ import structlog
 
 from ecrd.daemon.control import serve_configuration
 from ecrd.daemon.lifecycle import Daemon
+from ecrd.ecr.source import EcrTokenSource
 from ecrd.emulator.server import Emulator
 from ecrd.logs import configure_logging
 from ecrd.state import StateStore
-from ecrd.tokens.source import EcrTokenSource
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, MutableMapping

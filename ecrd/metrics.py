@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from ecrd.config.model import Config
-    from ecrd.round import HostResult, RoundResult
+    from ecrd.refresh_round import HostResult, RoundResult
     from ecrd.state_model import State
 
 _HOST_LABELS = ("config", "host", "registry_id", "region")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ecrd.daemon.notify import Notifier
 from ecrd.errors import TokenError
-from ecrd.round import RoundResult
+from ecrd.refresh_round import RoundResult
 from ecrd.secret import Credentials, Secret
 
 if TYPE_CHECKING:

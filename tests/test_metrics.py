@@ -26,7 +26,7 @@ from ecrd.config.model import Config, OutputSpec, Registry
 from ecrd.emulator.server import Emulator, Fault
 from ecrd.errors import ConfigError
 from ecrd.metrics import Metrics
-from ecrd.round import HostResult, RoundResult, run_round
+from ecrd.refresh_round import HostResult, RoundResult, run_round
 from ecrd.state import StateStore
 from tests.fakes import FakeTokenSource
 from tests.process import ecrd

@@ -1,6 +1,6 @@
 """The AWS CLI commands' own call: GetAuthorizationToken as ``aws ecr`` makes it.
 
-Clients come from ``ecrd.tokens.clients`` and errors go through ``ecrd.tokens.errors``:
+Clients come from ``ecrd.ecr.clients`` and errors go through ``ecrd.ecr.errors``:
 the same construction and the same error table as the daemon, with botocore's own text
 in the messages, as the AWS CLI prints them.
 """
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 
-from ecrd.tokens.clients import create_client
-from ecrd.tokens.errors import cli_errors
+from ecrd.ecr.clients import create_client
+from ecrd.ecr.errors import cli_errors
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,7 +52,7 @@ def request_authorization_token(
 
     Raises:
         TokenError: its message is botocore's text, which the AWS CLI prints, and never holds
-            a token; its code comes from ``ecrd.tokens.errors`` (the AWS error code for an
+            a token; its code comes from ``ecrd.ecr.errors`` (the AWS error code for an
             error answer, with ``operation`` and ``service_message`` set).
     """
     with cli_errors():

@@ -3,7 +3,7 @@
 Same options, same output, same errors as ``aws ecr get-authorization-token`` and
 ``aws ecr get-login-password``, with AWS CLI v2's exit codes: 252 usage, 253 configuration,
 254 an error answer from the service, 255 anything else. The call is the core's
-(``ecrd.awscli.call``, built on ``ecrd.tokens``): same client construction and error table
+(``ecrd.awscli.call``, built on ``ecrd.ecr``): same client construction and error table
 as the daemon.
 """
 
@@ -202,7 +202,7 @@ def _show_login_password(options: GlobalOptions, _params: Mapping[str, object]) 
     from ecrd.awscli.call import (  # noqa: PLC0415 - botocore loads only when a command runs
         request_authorization_token,
     )
-    from ecrd.tokens.source import decode_token  # noqa: PLC0415
+    from ecrd.ecr.source import decode_token  # noqa: PLC0415
 
     answer = request_authorization_token(
         params={},

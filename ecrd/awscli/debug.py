@@ -11,7 +11,7 @@ import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final
 
-from ecrd.tokens.masking import mask
+from ecrd.ecr.masking import mask
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

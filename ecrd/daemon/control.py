@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from ecrd.errors import AlreadyRunningError, ControlError, EcrdError
 from ecrd.logs import get_logger
-from ecrd.round import HostResult, RoundResult
+from ecrd.refresh_round import HostResult, RoundResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -16,17 +16,17 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ecrd.daemon.pool import DaemonPool, PoolStoppedError
+from ecrd.ecr.deadline import Attempt, GaveUp
 from ecrd.errors import TokenError
 from ecrd.logs import get_logger
-from ecrd.tokens.deadline import Attempt, GaveUp
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import timedelta
 
     from ecrd.config.model import Group
+    from ecrd.ecr.source import TokenSource
     from ecrd.secret import Credentials
-    from ecrd.tokens.source import TokenSource
 
 log = get_logger("ecrd")
 

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from ecrd.daemon.seams import MetricsSink, Notice, Supervisor
+    from ecrd.ecr.source import TokenSource
     from ecrd.state import State, StateStore
-    from ecrd.tokens.source import TokenSource
 
 log = get_logger("ecrd")
 

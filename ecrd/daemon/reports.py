@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from ecrd.daemon.seams import MetricsSink, Notice, Supervisor
     from ecrd.errors import TokenError
     from ecrd.metrics_textfile import TextfileWriter
-    from ecrd.round import RoundResult
+    from ecrd.refresh_round import RoundResult
 
 log = get_logger("ecrd")
 

@@ -1,6 +1,6 @@
 """The groups' refreshes in the daemon: one bounded fetch and one round per job run.
 
-Every write goes through ``ecrd.round.apply_round`` (fetch -> outputs -> state), under
+Every write goes through ``ecrd.refresh_round.apply_round`` (fetch -> outputs -> state), under
 ``lock``, which also guards the configuration and the groups' runs; no write starts once the
 daemon is stopping. The concerns around it have their own classes, all under ``lock``: the
 groups fetched together (``gathering``), the first round READY=1 waits for
@@ -23,7 +23,7 @@ from ecrd.daemon.reports import Reports
 from ecrd.daemon.runs import Runs
 from ecrd.errors import ControlError, EcrdError
 from ecrd.logs import get_logger
-from ecrd.round import RoundResult, apply_round
+from ecrd.refresh_round import RoundResult, apply_round
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,11 +34,11 @@ if TYPE_CHECKING:
     from ecrd.daemon.groups import GroupRun
     from ecrd.daemon.reload import ReloadPlan
     from ecrd.daemon.seams import MetricsSink, Notice, Supervisor
+    from ecrd.ecr.source import TokenSource
     from ecrd.errors import TokenError
     from ecrd.metrics_textfile import TextfileWriter
     from ecrd.secret import Credentials
     from ecrd.state import State, StateStore
-    from ecrd.tokens.source import TokenSource
 
 log = get_logger("ecrd")
 

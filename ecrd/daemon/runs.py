@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ecrd.config.model import Config, Group, GroupKey, RefreshPolicy
     from ecrd.daemon.jobs import Jobs
     from ecrd.daemon.reports import Reports
-    from ecrd.round import RoundResult
+    from ecrd.refresh_round import RoundResult
     from ecrd.secret import Credentials
     from ecrd.state import StateStore
     from ecrd.state_model import State

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ecrd.config.model import Config
-    from ecrd.round import RoundResult
+    from ecrd.refresh_round import RoundResult
     from ecrd.state_model import State
 
 

@@ -3,7 +3,7 @@
 The one file of the state directory that holds secrets: the current login of every host
 the configuration manages (aliases included), whatever its outputs, for the consumers that
 read nothing else (``docker-credential-ecrd``, the kubelet provider, which parse it with the
-standard library alone). Not to be confused with ``ecrd.tokens``, the code that asks AWS.
+standard library alone). Not to be confused with ``ecrd.ecr``, the code that asks AWS.
 """
 
 from __future__ import annotations

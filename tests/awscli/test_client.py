@@ -1,4 +1,4 @@
-"""The core's client construction and the commands' call (ecrd.tokens.clients, ecrd.awscli.call)."""
+"""The core's client construction and the commands' call (ecrd.ecr.clients, ecrd.awscli.call)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ from botocore import UNSIGNED
 
 from ecrd.awscli import call
 from ecrd.config.model import Group, Registry
+from ecrd.ecr import clients, sessions
+from ecrd.ecr.source import EcrTokenSource
 from ecrd.emulator.server import Emulator, Fault
 from ecrd.errors import TokenError
-from ecrd.tokens import clients as tokens
-from ecrd.tokens import sessions
-from ecrd.tokens.source import EcrTokenSource
 
 
 class TestCreateClient:
     def test_aws_cli_knobs_reach_botocore(self):
         """verify, timeouts (0: none) and unsigned requests are set on the client."""
-        client = tokens.create_client(
+        client = clients.create_client(
             region="eu-west-1",
             endpoint_url="http://127.0.0.1:9",
             verify=False,
@@ -42,14 +41,14 @@ class TestCreateClient:
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         monkeypatch.setenv("AWS_REGION", "ap-south-1")
 
-        assert "ap-south-1" == tokens.create_client().meta.region_name
+        assert "ap-south-1" == clients.create_client().meta.region_name
 
     def test_wire_timestamps_keep_epoch_seconds(self, emulator):
         """wire_timestamps: expiresAt as sent (a number); otherwise a datetime."""
-        wire = tokens.create_client(
+        wire = clients.create_client(
             region="eu-west-1", endpoint_url=emulator.url, wire_timestamps=True
         )
-        parsed = tokens.create_client(region="eu-west-1", endpoint_url=emulator.url)
+        parsed = clients.create_client(region="eu-west-1", endpoint_url=emulator.url)
 
         assert (float, datetime) == (
             type(wire.get_authorization_token()["authorizationData"][0]["expiresAt"]),
@@ -59,7 +58,7 @@ class TestCreateClient:
     def test_token_source_builds_its_clients_here(self, emulator, monkeypatch):
         """EcrTokenSource makes its clients with create_client: one construction for all."""
         made: list[str] = []
-        original = tokens.create_client
+        original = clients.create_client
 
         def recording(**kwargs):
             made.append(kwargs["service"])

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from ecrd.cli import cli
+from ecrd.ecr.masking import mask
 from ecrd.emulator import protocol
-from ecrd.tokens.masking import mask
 from tests.awscli.conftest import run_ecrd
-from tests.tokens.groups import write_aws_config
+from tests.ecr.groups import write_aws_config
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -13,8 +13,8 @@ from ecrd.config import regions
 from ecrd.config.load import load_config
 from ecrd.config.model import Config, MetricsSpec, Registry
 from ecrd.config.regions import check_region, known_regions
+from ecrd.ecr.source import EcrTokenSource
 from ecrd.errors import ConfigError, TokenError
-from ecrd.tokens.source import EcrTokenSource
 
 CONFIG = Path("/srv/ecrd/config.yaml")
 ENV = {"HOME": "/home/u", "METRICS": "/var/lib/node_exporter"}

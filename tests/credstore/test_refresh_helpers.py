@@ -11,7 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ecrd.config.model import Config, OutputSpec, Registry
-from ecrd.round import run_round
+from ecrd.refresh_round import run_round
 from ecrd.state import TOKENS_FILE, StateStore
 from tests.credstore.fakes import FakeHelper, shell_helper
 from tests.fakes import FakeTokenSource

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ecrd.daemon.control import serve_configuration
 from ecrd.daemon.lifecycle import Daemon
+from ecrd.ecr.source import EcrTokenSource
 from ecrd.logs import configure_logging
 from ecrd.state import StateStore
-from ecrd.tokens.source import EcrTokenSource
 
 
 def main() -> None:

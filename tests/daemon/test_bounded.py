@@ -7,8 +7,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ecrd.tokens.sessions import Identity
-from ecrd.tokens.source import EcrTokenSource
+from ecrd.ecr.sessions import Identity
+from ecrd.ecr.source import EcrTokenSource
 from tests.daemon.conftest import WEST_HOST, config_yaml, parse_time
 from tests.daemon.harness import Harness
 

@@ -326,8 +326,8 @@ class TestThrottledByTheEndpoint:
         With draws spread over [0, 1), the delays spread over [1 s, cap]: some far below
         the 80 % of the doubled delay that the ordinary rule would keep them above.
         """
+        from ecrd.ecr.source import EcrTokenSource  # noqa: PLC0415
         from ecrd.emulator.server import Fault  # noqa: PLC0415
-        from ecrd.tokens.source import EcrTokenSource  # noqa: PLC0415
 
         draws = [0.05, 0.9, 0.3, 0.6, 0.0, 0.99, 0.45, 0.15]
         values = sequence(draws)

@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ecrd.tokens.source import EcrTokenSource, TokenSource, fetch_all
+    from ecrd.ecr.source import EcrTokenSource, TokenSource, fetch_all
 
 __all__ = ["EcrTokenSource", "TokenSource", "fetch_all"]
 
 
 def __getattr__(name: str) -> object:
     if name in __all__:
-        from ecrd.tokens import source  # noqa: PLC0415 - botocore loads when first used
+        from ecrd.ecr import source  # noqa: PLC0415 - botocore loads when first used
 
         return getattr(source, name)
-    msg = f"module 'ecrd.tokens' has no attribute {name!r}"
+    msg = f"module 'ecrd.ecr' has no attribute {name!r}"
     raise AttributeError(msg)

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ecrd.ecr.deadline import Attempt
+from ecrd.ecr.source import EcrTokenSource
 from ecrd.emulator.server import Fault
 from ecrd.errors import TokenError
-from ecrd.tokens.deadline import Attempt
-from ecrd.tokens.source import EcrTokenSource
-from tests.tokens.groups import CannedEndpoint, SilentEndpoint, group_of, registry, warm
+from tests.ecr.groups import CannedEndpoint, SilentEndpoint, group_of, registry, warm
 
 if TYPE_CHECKING:
     from ecrd.emulator.server import Emulator

@@ -10,22 +10,22 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from ecrd.ecr.source import fetch_all
 from ecrd.errors import StateError, TokenError
 from ecrd.logs import get_logger
 from ecrd.outputs.apply import apply_outputs
 from ecrd.outputs.shadows import find_shadows
 from ecrd.state_model import HostState
-from ecrd.tokens.source import fetch_all
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
     from ecrd.config.model import Config, Group, GroupKey
+    from ecrd.ecr.source import TokenSource
     from ecrd.outputs.apply import AppliedOutputs
     from ecrd.secret import Credentials
     from ecrd.state import StateStore
     from ecrd.state_model import State
-    from ecrd.tokens.source import TokenSource
 
 log = get_logger("ecrd")
 

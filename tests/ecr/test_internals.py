@@ -1,6 +1,6 @@
 """The botocore internals ecrd relies on, checked directly: an upgrade that breaks one fails here.
 
-If a test here fails after upgrading botocore, ``ecrd/tokens/_internals.py`` needs a change:
+If a test here fails after upgrading botocore, ``ecrd/ecr/_internals.py`` needs a change:
 a hung credential_process would no longer be killed, or role_arn would no longer be assumed.
 """
 
@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 from botocore.credentials import ProcessProvider
 
-from ecrd.tokens import _internals
-from ecrd.tokens.deadline import BoundedProcess
-from tests.tokens.groups import write_aws_config
+from ecrd.ecr import _internals
+from ecrd.ecr.deadline import BoundedProcess
+from tests.ecr.groups import write_aws_config
 
 if TYPE_CHECKING:
     from pathlib import Path

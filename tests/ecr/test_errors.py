@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ecrd.ecr.source import EcrTokenSource
 from ecrd.emulator.server import Emulator, Fault
 from ecrd.errors import TokenError
-from ecrd.tokens.source import EcrTokenSource
-from tests.tokens.groups import CannedEndpoint, group_of, registry
+from tests.ecr.groups import CannedEndpoint, group_of, registry
 
 if TYPE_CHECKING:
     from ecrd.config.model import Group

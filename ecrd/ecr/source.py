@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ecrd.config import regions
 from ecrd.config.model import PUBLIC_HOST
+from ecrd.ecr.clients import ClientKnobs, default_retry_mode
+from ecrd.ecr.deadline import current_attempt, run_attempt
+from ecrd.ecr.errors import Where, group_errors
+from ecrd.ecr.sessions import Identity, Sessions
 from ecrd.errors import TokenError
 from ecrd.secret import Credentials, Secret
-from ecrd.tokens.clients import ClientKnobs, default_retry_mode
-from ecrd.tokens.deadline import current_attempt, run_attempt
-from ecrd.tokens.errors import Where, group_errors
-from ecrd.tokens.sessions import Identity, Sessions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from ecrd.ecr.deadline import Attempt, GaveUp, holding, run_attempt
+from ecrd.ecr.source import EcrTokenSource, fetch_all
 from ecrd.emulator.server import Emulator
 from ecrd.errors import TokenError
-from ecrd.tokens.deadline import Attempt, GaveUp, holding, run_attempt
-from ecrd.tokens.source import EcrTokenSource, fetch_all
-from tests.tokens.groups import (
+from tests.ecr.groups import (
     SilentEndpoint,
     attempt_threads,
     group_of,

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from ecrd import files as _atomic
 from ecrd.config.model import Config, OutputSpec, Registry
 from ecrd.errors import TokenError
-from ecrd.round import apply_round, run_round
+from ecrd.refresh_round import apply_round, run_round
 from ecrd.state import StateStore
 from tests.fakes import FakeTokenSource
 

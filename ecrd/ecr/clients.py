@@ -81,7 +81,7 @@ def create_client(
     does, instead of datetimes.
 
     Raises botocore's exceptions (ProfileNotFound, NoRegionError, ValueError for a bad
-    endpoint): callers translate them with ``ecrd.tokens.errors``.
+    endpoint): callers translate them with ``ecrd.ecr.errors``.
     """
     if session is None:
         session = botocore.session.Session(profile=profile)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from ecrd.tokens.source import EcrTokenSource
+    from ecrd.ecr.source import EcrTokenSource
 
 
 def registry(

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import botocore.session
 import pytest
 
+from ecrd.ecr.source import EcrTokenSource, fetch_all
 from ecrd.errors import NEEDS_LOGIN, TokenError
-from ecrd.tokens.source import EcrTokenSource, fetch_all
-from tests.tokens.groups import group_of, registry, write_aws_config
+from tests.ecr.groups import group_of, registry, write_aws_config
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ecrd.config.model import Group, Registry
+from ecrd.ecr.source import EcrTokenSource, decode_token, fetch_all
 from ecrd.emulator.server import Emulator, Fault
 from ecrd.errors import TokenError
 from ecrd.secret import Credentials, Secret
-from ecrd.tokens.source import EcrTokenSource, decode_token, fetch_all
 from tests.conftest import ACCESS_KEY
-from tests.tokens.groups import group_of, registry, warm
+from tests.ecr.groups import group_of, registry, warm
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -20,20 +20,20 @@ from typing import TYPE_CHECKING, Any
 import botocore.loaders
 import botocore.session
 
-from ecrd.errors import NEEDS_LOGIN, TokenError
-from ecrd.tokens import _internals
-from ecrd.tokens.clients import create_client
-from ecrd.tokens.deadline import (
+from ecrd.ecr import _internals
+from ecrd.ecr.clients import create_client
+from ecrd.ecr.deadline import (
     BoundedProcess,
     check_deadline,
     holding,
     request_timeout,
     waiting_for,
 )
+from ecrd.errors import NEEDS_LOGIN, TokenError
 
 if TYPE_CHECKING:
     from ecrd.config.model import GroupKey
-    from ecrd.tokens.clients import ClientKnobs
+    from ecrd.ecr.clients import ClientKnobs
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ecrd.config.model import Group, Registry
-from ecrd.tokens import source
-from ecrd.tokens.source import EcrTokenSource
+from ecrd.ecr import source
+from ecrd.ecr.source import EcrTokenSource
 
 if TYPE_CHECKING:
     from ecrd.emulator.server import Emulator

@@ -32,8 +32,8 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
+from ecrd.ecr.deadline import GaveUp
 from ecrd.errors import NEEDS_LOGIN, THROTTLING_CODES, TokenError
-from ecrd.tokens.deadline import GaveUp
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

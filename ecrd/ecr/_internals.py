@@ -3,7 +3,7 @@
 botocore documents sessions, clients, events and ``Config``, but not how to assume a role
 for a session programmatically, how to run a profile's ``credential_process`` with a
 deadline, nor how to give one request timeouts other than its client's.
-``tests/tokens/test_internals.py`` fails loudly when an upgrade breaks any of them.
+``tests/ecr/test_internals.py`` fails loudly when an upgrade breaks any of them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     import botocore.session
 
-    from ecrd.tokens.deadline import BoundedProcess
+    from ecrd.ecr.deadline import BoundedProcess
 
 
 def bound_credential_process(
