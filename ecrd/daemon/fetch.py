@@ -11,8 +11,7 @@ held back by the abandoned attempt.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ecrd.daemon.pool import DaemonPool, PoolStoppedError
@@ -79,11 +78,11 @@ def _outcome(
     group: Group, future: Future[Sequence[Credentials]], attempt: Attempt
 ) -> Sequence[Credentials] | TokenError | None:
     """What the fetch gave by the attempt's deadline; the attempt is given up past it."""
-    try:
-        return future.result(timeout=max(attempt.remaining(), 0))
-    except FutureTimeout:
+    if not attempt.wait(lambda seconds: bool(wait([future], timeout=seconds).done)):
         attempt.give_up()
         return TokenError(f"group {group.name}: {attempt.gave_up()}", code="Timeout")
+    try:
+        return future.result()
     except GaveUp as exc:  # a worker came after the deadline: the work never started
         return TokenError(f"group {group.name}: {exc}", code="Timeout")
     except PoolStoppedError:

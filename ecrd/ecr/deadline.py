@@ -11,6 +11,12 @@ handler) sends nothing after it: the abandoned thread ends with its attempt.
 Whoever waits creates the attempt: ``run_attempt`` for one fetch on its own (``ecrd
 refresh``), ``Attempt.run`` on a worker of the daemon's pool. Work that runs under an attempt
 already (``current_attempt``) takes that one's deadline instead of starting a second one.
+
+The deadline bounds what may hang: a credential process, a connection, an answer. Building a
+botocore client is local work bounded by the CPU alone, done one client at a time, and the
+first round of a large configuration builds one per group: time spent building (or waiting
+for another group's build) is ``Attempt.paused`` and moves the deadline, so that a short
+``attempt_timeout`` on a busy host does not fail healthy groups before they ever call.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class Attempt:
         self._lock = threading.Lock()
         self._processes: set[BoundedProcess] = set()
         self._given_up = False
+        self._paused_at: float | None = None
 
     def run(self, work: Callable[[], T]) -> T:
         """Run ``work`` in the calling thread, as this attempt's work.
@@ -69,8 +76,38 @@ class Attempt:
             _current.reset(token)
 
     def remaining(self) -> float:
-        """Seconds left before the deadline (negative once past)."""
-        return self.deadline - time.monotonic()
+        """Seconds left before the deadline (negative once past); frozen while paused."""
+        with self._lock:
+            now = time.monotonic() if self._paused_at is None else self._paused_at
+            return self.deadline - now
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The time spent inside does not count: the deadline moves on by as much.
+
+        For local work that only the CPU bounds (building a client), never for what may
+        hang. Not nested: the attempt's own thread pauses, once at a time.
+        """
+        with self._lock:
+            self._paused_at = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._paused_at is not None:
+                    self.deadline += time.monotonic() - self._paused_at
+                self._paused_at = None
+
+    def wait(self, done: Callable[[float], bool]) -> bool:
+        """Wait with ``done(seconds)`` until it says True, or until the deadline has passed.
+
+        The deadline may move while waiting (a pause): the wait goes on until it has truly
+        passed. False when it has.
+        """
+        while (left := self.remaining()) > 0:
+            if done(left):
+                return True
+        return done(0)
 
     def gave_up(self) -> GaveUp:
         """The exception that says the attempt was given up, and while doing what."""
@@ -116,6 +153,17 @@ def current_attempt() -> Attempt | None:
     return _current.get()
 
 
+@contextlib.contextmanager
+def building() -> Iterator[None]:
+    """Pause the current attempt, if any, for local work (see ``Attempt.paused``)."""
+    attempt = _current.get()
+    if attempt is None:
+        yield
+        return
+    with attempt.paused():
+        yield
+
+
 def waiting_for(what: str) -> None:
     """Record what the current attempt is waiting for, for the message if it is given up."""
     attempt = _current.get()
@@ -158,7 +206,7 @@ def run_attempt(work: Callable[[], T], *, timeout: float, name: str, waiting_for
 
     thread = threading.Thread(target=run, name=f"ecrd-attempt {name}", daemon=True)
     thread.start()
-    if not outcome.done.wait(timeout):
+    if not attempt.wait(outcome.done.wait):
         attempt.give_up()
         raise attempt.gave_up()
     if outcome.error is not None:

@@ -7,7 +7,8 @@ from it and reused by every later round. Loading credentials holds only that gro
 and its identity's, so a hung identity never blocks another. Building the client itself
 (CPU only: botocore's models, endpoint rules, handlers) is done one at a time: in parallel
 threads every build would load the same models again before botocore's cache holds them,
-and the threads' fight over the GIL more than doubles a round's CPU.
+and the threads' fight over the GIL more than doubles a round's CPU. Building, and waiting
+for another group's build, does not count against the attempt's deadline (``building``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ecrd.ecr import _internals
 from ecrd.ecr.clients import create_client
 from ecrd.ecr.deadline import (
     BoundedProcess,
+    building,
     check_deadline,
     holding,
     request_timeout,
@@ -98,7 +100,7 @@ class Sessions:
             client = self._clients.get(key)
             if client is None:
                 session = self._session(Identity.of(key), region=key.region)
-                with holding(self._build_lock):
+                with building(), self._build_lock:
                     client = self._create(key, session)
                 self._clients[key] = client
             return client
@@ -145,7 +147,8 @@ class Sessions:
         with holding(self._identity_locks.get(identity)):
             session = self._sessions.get(identity)
             if session is None:
-                session = self._build(identity, region=region)
+                with building():
+                    session = self._build(identity, region=region)
                 self._sessions[identity] = session
             waiting_for(f"getting AWS credentials from {identity.describe()} took too long")
             # Loaded once here, under the identity's lock: a credential_process runs once
@@ -168,7 +171,8 @@ class Sessions:
         def create_sts_client(service: str, **kwargs: Any) -> Any:  # noqa: ANN401 - botocore's
             kwargs.setdefault("region_name", region)
             kwargs.setdefault("config", config)
-            client = base.create_client(service, **kwargs)
+            with building(), self._build_lock:
+                client = base.create_client(service, **kwargs)
             _internals.bound_request_timeouts(client, seconds=request_timeout)
             return client
 

@@ -6,6 +6,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,6 +22,11 @@ from tests.ecr.groups import (
     warm,
     write_aws_config,
 )
+
+if TYPE_CHECKING:
+    import botocore.session
+
+    from ecrd.config.model import GroupKey
 
 TIMEOUT = timedelta(seconds=2)
 # A hung attempt is over well within this; a socket left to botocore's default waits 60 s.
@@ -190,3 +196,83 @@ class TestHolding:
             lock.release()
 
         assert [] == [t for t in threads if t.is_alive()]
+
+
+class TestBuilding:
+    """Building a client is CPU work: it moves the deadline instead of using it up."""
+
+    SHORT = timedelta(seconds=0.3)
+    # Longer than SHORT: the build of a client on a loaded host, or the builds queued before it.
+    SLOW_BUILD = 0.6
+
+    @staticmethod
+    def slow_builds(source: EcrTokenSource, monkeypatch: pytest.MonkeyPatch) -> None:
+        sessions = source._sessions
+        create = sessions._create
+
+        def slow(key: GroupKey, session: botocore.session.Session) -> object:
+            time.sleep(TestBuilding.SLOW_BUILD)  # stands for CPU time: nothing to wait on
+            return create(key, session)
+
+        monkeypatch.setattr(sessions, "_create", slow)
+
+    def test_a_slow_build_does_not_fail_the_attempt(
+        self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    ):
+        """A first attempt whose client takes longer to build than attempt_timeout succeeds."""
+        source = EcrTokenSource(attempt_timeout=self.SHORT)
+        self.slow_builds(source, monkeypatch)
+        group = group_of(registry(endpoint_url=emulator.url))
+
+        (credentials,) = source.fetch(group)
+
+        assert group.hosts[0] == credentials.host
+        assert 1 == len(emulator.calls())
+
+    def test_the_call_after_a_slow_build_is_still_bounded(self, monkeypatch: pytest.MonkeyPatch):
+        """After the build, a silent endpoint still fails the attempt, naming the endpoint."""
+        source = EcrTokenSource(attempt_timeout=self.SHORT)
+        self.slow_builds(source, monkeypatch)
+        with SilentEndpoint() as endpoint:
+            group = group_of(registry(endpoint_url=endpoint.url))
+            with pytest.raises(TokenError) as info:
+                source.fetch(group)
+
+        assert "Timeout" == info.value.code
+        assert "did not answer in time" in str(info.value)
+        assert 1 == endpoint.connections
+
+    def test_waiting_for_another_groups_build_does_not_fail_the_daemons_attempt(
+        self, emulator: Emulator
+    ):
+        """In the daemon, a group queued behind other groups' builds is fetched, not timed out."""
+        from ecrd.daemon.fetch import Fetcher  # noqa: PLC0415
+
+        source = EcrTokenSource()
+        fetcher = Fetcher(source)
+        fetcher.resize(2)
+        group = group_of(registry(endpoint_url=emulator.url))
+        build_lock = source._sessions._build_lock
+        build_lock.acquire()  # another group's build, longer than the attempt's timeout
+        releaser = threading.Timer(self.SLOW_BUILD, build_lock.release)
+        releaser.start()
+        try:
+            fetched = fetcher.fetch(group, timeout=self.SHORT)
+        finally:
+            releaser.join()
+            fetcher.stop()
+
+        assert not isinstance(fetched, TokenError), fetched
+        assert [group.hosts[0]] == [c.host for c in fetched or ()]
+        assert 1 == len(emulator.calls())
+
+
+def test_a_pause_moves_the_deadline():
+    """The time spent paused is added to the deadline; remaining() is frozen meanwhile."""
+    attempt = Attempt(timeout=0.2, waiting_for="x")
+    with attempt.paused():
+        frozen = attempt.remaining()
+        time.sleep(0.3)
+        assert frozen == attempt.remaining()
+
+    assert 0 < attempt.remaining() <= 0.2
