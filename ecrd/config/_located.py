@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ecrd.config.durations import describe
+from ecrd.config.describe import describe
 from ecrd.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 
 from ecrd.config._located import dotted, within
 from ecrd.config._schema import REGISTRY, read_section
-from ecrd.config.durations import describe
+from ecrd.config.describe import describe
 from ecrd.config.hosts import (
     ecr_host_forms,
     host_registry_id,

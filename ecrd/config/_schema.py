@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ecrd.config._located import dotted, within
-from ecrd.config.durations import describe, parse_duration
+from ecrd.config.describe import describe
+from ecrd.config.durations import parse_duration
 from ecrd.config.hosts import check_host, is_valid_region
 from ecrd.config.model import OUTPUT_TYPES
 from ecrd.hostport import host_name, split_port

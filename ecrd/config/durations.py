@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime, timedelta
+from datetime import timedelta
+
+from ecrd.config.describe import describe
 
 EXPECTED = "a duration such as 90s, 5m, 4h, 1h30m or a number of seconds"
 
 _UNITS = re.compile(
     r"(?P<sign>[-+]?)(?=\d)(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?",
 )
-_SHOWN = 60  # characters of a string shown in a message
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
@@ -61,29 +62,6 @@ def format_duration(value: timedelta, *, rounded: bool = False) -> str:
     seconds = int(value.total_seconds())
     parts = ((seconds // 3600, "h"), (seconds // 60 % 60, "m"), (seconds % 60, "s"))
     return "".join(f"{count}{unit}" for count, unit in parts if count) or "0s"
-
-
-def describe(value: object) -> str:  # noqa: PLR0911 -- one return per kind of value
-    """A short description of a configuration value, as YAML would spell it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        shown = value if len(value) <= _SHOWN else value[: _SHOWN - 3] + "..."
-        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
-        return "'" + shown.replace("'", "''") + "'"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, datetime):
-        return "a date and time"
-    if isinstance(value, date):
-        return "a date"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
 
 
 def _seconds(value: object) -> float:

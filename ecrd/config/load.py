@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, cast
 from ecrd.config._located import Problems, Tree, compose, dotted
 from ecrd.config._registries import EXAMPLE_HOST, read_registries
 from ecrd.config._schema import AWS, METRICS, OUTPUT, REFRESH, read_section, report_unknown_key
-from ecrd.config.durations import describe, format_duration
+from ecrd.config.describe import describe
+from ecrd.config.durations import format_duration
 from ecrd.config.model import Config, MetricsSpec, OutputSpec, RefreshPolicy
 from ecrd.errors import ConfigError
 from ecrd.files import MAX_SIZE

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ecrd.config.durations import describe, format_duration, parse_duration
+from ecrd.config.describe import describe
+from ecrd.config.durations import format_duration, parse_duration
 
 EXPECTED = "expected a duration such as 90s, 5m, 4h, 1h30m or a number of seconds"
 
