@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ecrd.config.model import OutputType
 
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+", re.ASCII)
+_SPACE = re.compile(r"\s")
 LOOPBACK = "127.0.0.1"
 
 
@@ -79,7 +80,7 @@ def _endpoint_url(value: object) -> str:
     if isinstance(value, str):
         scheme, _, rest = value.partition("://")
         host = rest.split("/", 1)[0]
-        if scheme.lower() in ("http", "https") and host and not any(c.isspace() for c in rest):
+        if scheme.lower() in ("http", "https") and host and not _SPACE.search(rest):
             return value
     msg = f"expected an http:// or https:// URL, got {describe(value)}"
     raise ValueError(msg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -97,7 +98,7 @@ class Registry:
     endpoint_url: str | None = None
     public: bool = False
 
-    @property
+    @cached_property
     def group_key(self) -> GroupKey:
         """The group this registry's token comes from."""
         return GroupKey(
@@ -145,6 +146,11 @@ class Config:
 
     def groups(self) -> tuple[Group, ...]:
         """Registries grouped by identity, region and endpoint, in configuration order."""
+        return self._groups
+
+    @cached_property
+    def _groups(self) -> tuple[Group, ...]:
+        # Computed once: the daemon asks for them at every step of a reload and a round.
         by_key: dict[GroupKey, list[Registry]] = {}
         for registry in self.registries:
             by_key.setdefault(registry.group_key, []).append(registry)
