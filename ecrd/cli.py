@@ -124,24 +124,22 @@ def _write_metrics(
 def _print_round(config: Config, result: RoundResult) -> None:
     """A line per host, then each problem once (the log shows them only at --log-level info)."""
     from ecrd.config.durations import format_duration  # noqa: PLC0415
+    from ecrd.problems import NOT_READ, OUTPUT_FAILED, messages, with_code  # noqa: PLC0415
     from ecrd.status import shorten  # noqa: PLC0415
 
     home = str(Path.home())
     now = datetime.now(timezone.utc)
     width = max((len(h.host) for h in result.hosts), default=0)
-    output_problems = "; ".join(result.output_errors.values())
-    problems: list[str] = []
+    # Said on a host's FAILED line (a failed fetch, or no output written), not again below.
+    failed = {h.error for h in result.hosts if h.error is not None and not h.outputs}
+    said: set[str] = set()
     for host in result.hosts:
         if host.error is not None and not host.outputs:
             # A group's error is said on its first host's line, once.
-            said = host.error in problems
-            problems.append(host.error)
-            click.echo(
-                f"{host.host:<{width}}  FAILED  {'(as above)' if said else shorten(host.error, home)}"
-            )
+            text = "(as above)" if host.error in said else shorten(host.error, home)
+            said.add(host.error)
+            click.echo(f"{host.host:<{width}}  FAILED  {text}")
             continue
-        if host.error is not None and host.error != output_problems:
-            problems.append(host.error)
         expiry = (
             f"expires {host.expires_at:%Y-%m-%d %H:%M:%S}Z (in {format_duration(host.expires_at - now, rounded=True)})"
             if host.expires_at
@@ -156,11 +154,13 @@ def _print_round(config: Config, result: RoundResult) -> None:
         click.echo(
             f"{shorten(str(config.path), home)}: no registries configured; nothing to refresh"
         )
-    for warning in result.warnings:
+    for warning in messages(p for p in result.problems if not p.failing):
         click.echo(f"Warning: {shorten(warning, home)}", err=True)
-    failed_hosts = {h.error for h in result.hosts if h.error is not None and not h.outputs}
-    for error in dict.fromkeys([*problems, *result.output_errors.values()]):
-        if error not in failed_hosts:
+    errors = messages(
+        (*with_code(result.problems, NOT_READ), *with_code(result.problems, OUTPUT_FAILED))
+    )
+    for error in errors:
+        if error not in failed:
             click.echo(f"Error: {shorten(error, home)}", err=True)
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from ecrd.errors import ConfigError, FileError
 from ecrd.files import read_file, replace_file
+from ecrd.problems import OUTPUT_FAILED, with_code
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -100,7 +101,8 @@ class Metrics:
             for group, outcome in outcomes.items():
                 key = (group, outcome)
                 self._attempts[key] = self._attempts.get(key, 0) + 1
-            for path in result.output_errors:
+            failed = {p.path for p in with_code(result.problems, OUTPUT_FAILED) if p.path}
+            for path in failed:
                 self._write_errors[path] = self._write_errors.get(path, 0) + 1
 
     def observe_config(self, *, valid: bool, config: Config | None = None) -> None:

@@ -15,6 +15,7 @@ from ecrd.errors import StateError, TokenError
 from ecrd.logs import get_logger
 from ecrd.outputs.apply import apply_outputs
 from ecrd.outputs.shadows import find_shadows
+from ecrd.problems import SHADOWED, STATE_FAILED, Problem, host_verdict, unique
 from ecrd.state_model import HostState
 
 if TYPE_CHECKING:
@@ -22,16 +23,11 @@ if TYPE_CHECKING:
 
     from ecrd.config.model import Config, Group, GroupKey
     from ecrd.ecr.source import TokenSource
-    from ecrd.outputs.apply import AppliedOutputs
     from ecrd.secret import Credentials
     from ecrd.state import StateStore
     from ecrd.state_model import State
 
 log = get_logger("ecrd")
-
-# HostState.error_code of a host whose login was not written where its clients read it.
-NOT_READ = "NotRead"
-OUTPUT_FAILED = "OutputFailed"
 
 
 @dataclass(frozen=True)
@@ -56,17 +52,20 @@ class HostResult:
 
 @dataclass(frozen=True)
 class RoundResult:
-    """What a round did: per host, per output (path -> error), and warnings for users."""
+    """What a round did: per host, the outputs written, and the problems met, each once.
+
+    A failed fetch is said by its hosts (``HostResult.error``); ``problems`` are what the
+    writes met (an output not written, a login its clients do not read, warnings).
+    """
 
     hosts: tuple[HostResult, ...]
-    output_errors: Mapping[str, str]
-    warnings: tuple[str, ...]
+    problems: tuple[Problem, ...]
     written: tuple[str, ...]
 
     @property
     def ok(self) -> bool:
         """True when every group was fetched, every output written, every login readable."""
-        return not self.output_errors and not any(h.failing for h in self.hosts)
+        return not any(p.failing for p in self.problems) and not any(h.failing for h in self.hosts)
 
 
 def run_round(
@@ -80,6 +79,10 @@ def run_round(
     """Fetch ``groups`` (default: all) once each, apply them, save the state (`ecrd refresh`).
 
     The caller reports the problems of the result to the user: they are logged at ``info``.
+    A state that cannot be saved fails the round: the user sees it at once.
+
+    Raises:
+        StateError: the state directory could not be locked or saved.
     """
     clock = now or (lambda: datetime.now(timezone.utc))
     groups = config.groups() if groups is None else groups
@@ -92,6 +95,7 @@ def run_round(
         fresh=set(fetched),
         now=clock(),
         quiet=True,
+        survive_state_failure=False,
     )
 
 
@@ -107,10 +111,12 @@ def apply_round(
     """Apply what ``fetched`` holds for ``groups`` to every output; record it (the daemon).
 
     ``fresh`` names the groups whose credentials were just fetched; the others' are written
-    again as they were (into an output added by a reload, for instance).
+    again as they were (into an output added by a reload, for instance). Once the outputs
+    are written, a state that cannot be saved is logged (``state_failed``) and the round
+    stands: the next one saves it again.
 
     Raises:
-        StateError: the state directory could not be locked or saved.
+        StateError: the state directory could not be locked, or the outputs not applied.
     """
     return _apply(
         config=config,
@@ -120,6 +126,7 @@ def apply_round(
         fresh=set(fresh),
         now=now,
         quiet=False,
+        survive_state_failure=True,
     )
 
 
@@ -132,7 +139,63 @@ def _apply(
     fresh: Collection[GroupKey],
     now: datetime,
     quiet: bool,
+    survive_state_failure: bool,
 ) -> RoundResult:
+    """Logins from the fetches; then, in one transaction, outputs, tokens file and record.
+
+    ``quiet``: the caller reports the problems itself, so they are logged at ``info``.
+    ``survive_state_failure``: a state that cannot be saved once the outputs are written
+    is a ``StateFailed`` problem, not an error.
+    """
+    logins, failures = _logins(groups=groups, fetched=fetched, fresh=fresh, quiet=quiet)
+    problems: list[Problem] = []
+    results: list[HostResult] | None = None
+    written: tuple[str, ...] = ()
+    try:
+        with store.transaction() as state:
+            applied = apply_outputs(
+                config=config,
+                state=state,
+                logins=logins,
+                others_owned=store.others_owned(),
+                quiet=quiet,
+            )
+            written = applied.written
+            problems += applied.problems
+            problems += _shadows(config=config, logins=logins, quiet=quiet)
+            problems += _write_tokens(
+                store=store,
+                config=config,
+                logins=logins,
+                now=now,
+                survive_state_failure=survive_state_failure,
+            )
+            results = _record(
+                config=config,
+                state=state,
+                groups=groups,
+                fresh=fresh,
+                logins=logins,
+                failures=failures,
+                hosts_by_output=applied.hosts_by_output,
+                problems=problems,
+                now=now,
+            )
+    except StateError as exc:
+        if results is None or not survive_state_failure:
+            raise
+        problems.append(_state_failed(exc, path=str(store.path)))
+    return RoundResult(hosts=tuple(results), problems=unique(problems), written=written)
+
+
+def _logins(
+    *,
+    groups: Sequence[Group],
+    fetched: Mapping[GroupKey, Sequence[Credentials] | TokenError],
+    fresh: Collection[GroupKey],
+    quiet: bool,
+) -> tuple[dict[str, Credentials], dict[str, TokenError]]:
+    """Each host's login from its group's fetch, or its group's error (both logged)."""
     logins: dict[str, Credentials] = {}
     failures: dict[str, TokenError] = {}
     for group in groups:
@@ -157,89 +220,48 @@ def _apply(
                 hosts=list(group_logins),
                 expires_at=expiry.isoformat(),
             )
-
-    configured = {h for r in config.registries for h in r.hosts}
-    results: list[HostResult] | None = None
-    try:
-        with store.transaction() as state:
-            results, warnings, applied = _write(
-                config=config,
-                store=store,
-                state=state,
-                groups=groups,
-                fresh=fresh,
-                logins=logins,
-                failures=failures,
-                configured=configured,
-                now=now,
-                quiet=quiet,
-            )
-    except StateError as exc:
-        if results is None or quiet:
-            raise
-        _state_failed(exc)
-        warnings = [*warnings, str(exc)]
-    return RoundResult(
-        hosts=tuple(results),
-        output_errors=dict(applied.errors),
-        warnings=tuple(dict.fromkeys(warnings)),
-        written=applied.written,
-    )
+    return logins, failures
 
 
-def _write(
-    *,
-    config: Config,
-    store: StateStore,
-    state: State,
-    groups: Sequence[Group],
-    fresh: Collection[GroupKey],
-    logins: Mapping[str, Credentials],
-    failures: Mapping[str, TokenError],
-    configured: set[str],
-    now: datetime,
-    quiet: bool,
-) -> tuple[list[HostResult], list[str], AppliedOutputs]:
-    """The outputs, the tokens file and the state's record of them, in a transaction."""
-    applied = apply_outputs(
-        config=config,
-        state=state,
-        logins=logins,
-        others_owned=store.others_owned(),
-        quiet=quiet,
-    )
-    warnings = list(applied.warnings)
-    host_warnings = {h: list(ws) for h, ws in applied.host_warnings.items()}
+def _shadows(*, config: Config, logins: Mapping[str, Credentials], quiet: bool) -> list[Problem]:
+    """Logins for these hosts in files read before the outputs (logged)."""
+    problems: list[Problem] = []
     for shadow in find_shadows(hosts=list(logins), outputs=[o.path for o in config.outputs]):
         (log.info if quiet else log.warning)(
             "entry_shadowed", host=shadow.host, path=str(shadow.path), reader=shadow.reader
         )
-        warnings.append(shadow.message)
-        host_warnings.setdefault(shadow.host, []).append(shadow.message)
-    # The consumers' copy holds every managed host's login, whatever the outputs; hosts of
-    # groups not fetched now keep theirs.
+        problems.append(
+            Problem(host=shadow.host, path=str(shadow.path), code=SHADOWED, message=shadow.message)
+        )
+    return problems
+
+
+def _write_tokens(
+    *,
+    store: StateStore,
+    config: Config,
+    logins: Mapping[str, Credentials],
+    now: datetime,
+    survive_state_failure: bool,
+) -> list[Problem]:
+    """The consumers' copy: every managed host's login, whatever the outputs.
+
+    Hosts of groups not fetched now keep theirs.
+
+    Raises:
+        StateError: the file could not be written, unless ``survive_state_failure``.
+    """
+    configured = {h for r in config.registries for h in r.hosts}
     try:
         store.tokens.write(tokens=logins, keep=configured - set(logins), now=now)
     except StateError as exc:
-        if quiet:
+        if not survive_state_failure:
             raise
-        _state_failed(exc)
-        warnings.append(str(exc))
-    results = _record(
-        config=config,
-        state=state,
-        groups=groups,
-        fresh=fresh,
-        logins=logins,
-        failures=failures,
-        applied=applied,
-        host_warnings=host_warnings,
-        now=now,
-    )
-    return results, warnings, applied
+        return [_state_failed(exc, path=str(store.tokens.path))]
+    return []
 
 
-def _state_failed(exc: StateError) -> None:
+def _state_failed(exc: StateError, *, path: str) -> Problem:
     """The daemon's round goes on without its state (a full state file system, say).
 
     The outputs hold the new logins; only ecrd's own record of them (and the helpers' copy
@@ -250,6 +272,7 @@ def _state_failed(exc: StateError) -> None:
         error=str(exc),
         effect="the outputs were written; ecrd saves its state again at the next round",
     )
+    return Problem(host=None, path=path, code=STATE_FAILED, message=str(exc))
 
 
 def _logins_for(group: Group, credentials: Sequence[Credentials]) -> dict[str, Credentials]:
@@ -272,10 +295,11 @@ def _record(
     fresh: Collection[GroupKey],
     logins: Mapping[str, Credentials],
     failures: Mapping[str, TokenError],
-    applied: AppliedOutputs,
-    host_warnings: Mapping[str, list[str]],
+    hosts_by_output: Mapping[str, tuple[str, ...]],
+    problems: Sequence[Problem],
     now: datetime,
 ) -> list[HostResult]:
+    """Each host's state after the round: its fetch, its outputs, its problems."""
     configured = {h: r for r in config.registries for h in r.hosts}
     for host in [h for h in state.hosts if h not in configured]:
         del state.hosts[host]
@@ -297,9 +321,10 @@ def _record(
                 if group.key in fresh:
                     entry.expires_at = logins[host].expires_at
                     entry.refreshed_at = now
-                entry.outputs = [p for p, hs in applied.hosts_by_output.items() if host in hs]
-                entry.warnings = list(host_warnings.get(host, []))
-                entry.last_error, entry.error_code = _write_error(host, entry, applied)
+                entry.outputs = [p for p, hs in hosts_by_output.items() if host in hs]
+                verdict = host_verdict(problems, host=host, outputs=entry.outputs)
+                entry.warnings = list(verdict.warnings)
+                entry.last_error, entry.error_code = verdict.error, verdict.code
             state.hosts[host] = entry
             results.append(
                 HostResult(
@@ -315,15 +340,3 @@ def _record(
                 )
             )
     return results
-
-
-def _write_error(
-    host: str, entry: HostState, applied: AppliedOutputs
-) -> tuple[str | None, str | None]:
-    """Why a fetched host is failing after the writes, and its code; ``None`` when it is not."""
-    if host in applied.unread:
-        return applied.unread[host], NOT_READ
-    missing = [p for p in applied.errors if p not in entry.outputs]
-    if missing:
-        return "; ".join(applied.errors[p] for p in missing), OUTPUT_FAILED
-    return None, None

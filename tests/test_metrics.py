@@ -26,6 +26,7 @@ from ecrd.config.model import Config, OutputSpec, Registry
 from ecrd.emulator.server import Emulator, Fault
 from ecrd.errors import ConfigError
 from ecrd.metrics import Metrics
+from ecrd.problems import OUTPUT_FAILED, SHADOWED, Problem
 from ecrd.refresh_round import HostResult, RoundResult, run_round
 from ecrd.state import StateStore
 from tests.fakes import FakeTokenSource
@@ -100,10 +101,8 @@ def failed_host(registry: Registry, host: str, group: str, *, refreshed_at: date
     )
 
 
-def round_of(*hosts: HostResult, output_errors: dict[str, str] | None = None) -> RoundResult:
-    return RoundResult(
-        hosts=hosts, output_errors=output_errors or {}, warnings=(), written=("/out/config.json",)
-    )
+def round_of(*hosts: HostResult, problems: tuple[Problem, ...] = ()) -> RoundResult:
+    return RoundResult(hosts=hosts, problems=problems, written=("/out/config.json",))
 
 
 def every_host_ok(at: datetime = NOW) -> RoundResult:
@@ -208,13 +207,16 @@ class TestValues:
 
     def test_output_write_errors_are_counted_per_path(self, metrics, tmp_path):
         """Each round in which an output failed adds one to that path's counter."""
-        errors = {"/out/netrc": "cannot write /out/netrc: no space left on device"}
+        message = "cannot write /out/netrc: no space left on device"
+        failed = Problem(host=None, path="/out/netrc", code=OUTPUT_FAILED, message=message)
+        shadowed = Problem(host=EAST_HOST, path="/out/other", code=SHADOWED, message="shadowed")
 
-        metrics.observe_round(round_of(ok_host(EAST, EAST_HOST, EAST_GROUP), output_errors=errors))
-        metrics.observe_round(round_of(output_errors=errors))
+        metrics.observe_round(round_of(ok_host(EAST, EAST_HOST, EAST_GROUP), problems=(failed,)))
+        metrics.observe_round(round_of(problems=(failed, shadowed)))
         samples = textfile_samples(metrics, tmp_path / "ecrd.prom")
 
         assert 2.0 == samples[("ecrd_output_write_errors_total", (("path", "/out/netrc"),))]
+        assert False is (("ecrd_output_write_errors_total", (("path", "/out/other"),)) in samples)
 
     def test_config_gauge_drops_and_recovers_around_an_invalid_save(self, tmp_path):
         """An invalid configuration sets 0 and keeps the last reload time; a valid one, 1 and now."""

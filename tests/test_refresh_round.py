@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from ecrd import files as _atomic
 from ecrd.config.model import Config, OutputSpec, Registry
 from ecrd.errors import TokenError
+from ecrd.problems import OUTPUT_FAILED, SHADOWED, messages
 from ecrd.refresh_round import apply_round, run_round
 from ecrd.state import StateStore
 from tests.fakes import FakeTokenSource
@@ -175,8 +176,10 @@ class TestRound:
 
         assert not result.ok
         assert b'{"auths": {' == paths["docker"].read_bytes()
-        assert [str(paths["docker"])] == list(result.output_errors)
-        assert "cannot parse" in result.output_errors[str(paths["docker"])]
+        assert [(None, str(paths["docker"]), OUTPUT_FAILED)] == [
+            (p.host, p.path, p.code) for p in result.problems
+        ]
+        assert "cannot parse" in result.problems[0].message
         assert all(h.failing for h in result.hosts)
         assert all(h.outputs == (str(paths["netrc"]),) for h in result.hosts)
         assert "password " + fake.password("us-west-2") in paths["netrc"].read_text()
@@ -234,7 +237,9 @@ class TestShadowedEntries:
 
         shadowed = [e for e in events if e["event"] == "entry_shadowed"]
         assert [(EAST.hosts[0], str(podman))] == [(e["host"], e["path"]) for e in shadowed]
-        assert any(str(podman) in w for w in result.warnings)
+        assert [(EAST.hosts[0], str(podman), SHADOWED)] == [
+            (p.host, p.path, p.code) for p in result.problems
+        ]
         state = StateStore(paths["state"]).read()
         assert state is not None
         assert [f"add {podman} to outputs (type: containers)"] == [
@@ -254,7 +259,7 @@ class TestShadowedEntries:
 
         result = refresh(paths, fake, EAST)
 
-        assert () == result.warnings
+        assert () == result.problems
         assert f"AWS:{fake.password('us-east-1')}" == auths(podman)[EAST.hosts[0]]
 
 
@@ -338,5 +343,6 @@ class TestPrivateTmp:
             "makes private to ecrd: no other process sees it; choose a path outside /tmp"
         )
         expected = [message] if invocation else []
-        assert expected == list(result.warnings)
+        assert expected == list(messages(result.problems))
+        assert ([*WEST.hosts] if invocation else []) == [p.host for p in result.problems]
         assert expected == state.hosts[WEST.hosts[0]].warnings

@@ -24,8 +24,10 @@ Where the socket lives:
 
 The protocol is one JSON line each way: ``{"request": "refresh"}``, then
 ``{"result": ROUND}`` or ``{"error": MESSAGE}``. A round holds per host its name, registry,
-region, group, expiry, outputs, error and whether it is failing; per output its error; the
-warnings. No secret ever crosses the socket.
+region, group, expiry, outputs, error and whether it is failing; the problems met, each as
+host, path, code and message; and, for an `ecrd refresh` of an earlier version, per output its
+error and the warnings (an answer without problems is read from those). No secret ever
+crosses the socket.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from ecrd.errors import AlreadyRunningError, ControlError, EcrdError
 from ecrd.logs import get_logger
+from ecrd.problems import CODES, NOT_READ, OUTPUT_FAILED, WARNING, Problem, messages, with_code
 from ecrd.refresh_round import HostResult, RoundResult
 
 if TYPE_CHECKING:
@@ -322,14 +325,21 @@ def encode_result(result: RoundResult) -> dict[str, Any]:
             }
             for h in result.hosts
         ],
-        "output_errors": dict(result.output_errors),
-        "warnings": list(result.warnings),
+        "problems": [
+            {"host": p.host, "path": p.path, "code": p.code, "message": p.message}
+            for p in result.problems
+        ],
+        # What an `ecrd refresh` of an earlier version reads instead of the problems.
+        "output_errors": {
+            p.path: p.message for p in with_code(result.problems, OUTPUT_FAILED) if p.path
+        },
+        "warnings": list(messages(p for p in result.problems if not p.failing)),
         "written": list(result.written),
     }
 
 
 def decode_result(data: dict[str, Any]) -> RoundResult:
-    """The round ``encode_result`` gave.
+    """The round ``encode_result`` gave (or the daemon of an earlier version).
 
     Raises:
         ValueError, KeyError, TypeError: ``data`` is not such a round.
@@ -348,11 +358,45 @@ def decode_result(data: dict[str, Any]) -> RoundResult:
         )
         for h in data["hosts"]
     )
+    if "problems" in data:
+        problems = tuple(_problem(p) for p in data["problems"])
+    else:
+        problems = _earlier_problems(data, hosts)
     return RoundResult(
-        hosts=hosts,
-        output_errors={str(k): str(v) for k, v in dict(data["output_errors"]).items()},
-        warnings=tuple(str(w) for w in data["warnings"]),
-        written=tuple(str(p) for p in data["written"]),
+        hosts=hosts, problems=problems, written=tuple(str(p) for p in data["written"])
+    )
+
+
+def _problem(data: dict[str, Any]) -> Problem:
+    """One problem of the answer; a code this ecrd does not know is a warning."""
+    code = str(data["code"])
+    return Problem(
+        host=None if data["host"] is None else str(data["host"]),
+        path=None if data["path"] is None else str(data["path"]),
+        code=next((c for c in CODES if c == code), WARNING),
+        message=str(data["message"]),
+    )
+
+
+def _earlier_problems(data: dict[str, Any], hosts: tuple[HostResult, ...]) -> tuple[Problem, ...]:
+    """The problems of a daemon of an earlier version, which sends errors and warnings only.
+
+    A host written but failing for another reason than the outputs' errors is a login its
+    clients do not read.
+    """
+    output_errors = {str(k): str(v) for k, v in dict(data["output_errors"]).items()}
+    joined = "; ".join(output_errors.values())
+    return (
+        *(
+            Problem(host=h.host, path=None, code=NOT_READ, message=h.error)
+            for h in hosts
+            if h.error is not None and h.outputs and h.error != joined
+        ),
+        *(
+            Problem(host=None, path=p, code=OUTPUT_FAILED, message=m)
+            for p, m in output_errors.items()
+        ),
+        *(Problem(host=None, path=None, code=WARNING, message=str(w)) for w in data["warnings"]),
     )
 
 

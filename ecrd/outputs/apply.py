@@ -17,6 +17,7 @@ from ecrd.config.model import OUTPUT_TYPES, OutputSpec
 from ecrd.errors import OutputError
 from ecrd.logs import get_logger
 from ecrd.outputs.writers import build_outputs
+from ecrd.problems import NOT_READ, OUTPUT_FAILED, PRIVATE_TMP, Problem, unique
 from ecrd.state_model import OwnedEntries
 
 if TYPE_CHECKING:
@@ -38,19 +39,16 @@ class AppliedOutputs:
     """What applying one round to every output did.
 
     ``hosts_by_output`` maps each output written (or unchanged) to the hosts it holds now;
-    ``errors`` maps each output that could not be read or written to why (it is unchanged);
     ``written`` are the outputs whose bytes changed; ``delegated`` the hosts docker asks
-    ``docker-credential-ecrd`` for (served from the tokens file); ``unread`` the hosts whose
-    login went where their clients do not look, with why.
+    ``docker-credential-ecrd`` for (served from the tokens file); ``problems`` what went
+    wrong, each once: an output that could not be read or written (``OutputFailed``, it is
+    unchanged), a login that went where its clients do not look (``NotRead``), warnings.
     """
 
     hosts_by_output: Mapping[str, tuple[str, ...]]
-    errors: Mapping[str, str]
-    warnings: tuple[str, ...]
-    host_warnings: Mapping[str, tuple[str, ...]]
+    problems: tuple[Problem, ...]
     written: tuple[str, ...]
     delegated: frozenset[str]
-    unread: Mapping[str, str]
 
 
 def apply_outputs(
@@ -112,30 +110,19 @@ class _Tally:
     def __init__(self, *, quiet: bool) -> None:
         self._error, self._warning = (log.info, log.info) if quiet else (log.error, log.warning)
         self.hosts_by_output: dict[str, tuple[str, ...]] = {}
-        self.errors: dict[str, str] = {}
-        self.warnings: list[str] = []
-        self.host_warnings: dict[str, list[str]] = {}
+        self.problems: list[Problem] = []
         self.written: list[str] = []
         self.delegated: set[str] = set()
-        self.unread: dict[str, str] = {}
 
     def failed(self, path: str, message: str) -> None:
-        self.errors[path] = message
+        self.problems.append(Problem(host=None, path=path, code=OUTPUT_FAILED, message=message))
         self._error("output_failed", path=path, error=message)
 
     def add(self, result: WriteResult) -> None:
         path = str(result.path)
         self.hosts_by_output[path] = (*result.fingerprints, *result.delegated)
         self.delegated.update(result.delegated)
-        for host in result.unread:
-            # Not a warning: a failure of that host, reported once, as its error.
-            self.unread[host] = "; ".join(result.host_warnings.get(host, ()))
-        for host, messages in result.host_warnings.items():
-            if host not in result.unread:
-                self.host_warnings.setdefault(host, []).extend(messages)
-                self.warnings.extend(messages)
-        by_host = _flatten(result.host_warnings)
-        self.warnings.extend(w for w in result.warnings if w not in by_host)
+        self.problems.extend(result.problems)
         if result.written:
             self.written.append(path)
         _log_result(result, self._warning)
@@ -146,24 +133,19 @@ class _Tally:
             f"{path} is under a temporary directory that systemd (PrivateTmp=) makes "
             "private to ecrd: no other process sees it; choose a path outside /tmp"
         )
-        self.warnings.append(message)
-        for host in self.hosts_by_output[path]:
-            self.host_warnings.setdefault(host, []).append(message)
+        # A warning of every host the output holds (of none, when it holds none).
+        hosts: tuple[str | None, ...] = self.hosts_by_output[path] or (None,)
+        self.problems.extend(
+            Problem(host=h, path=path, code=PRIVATE_TMP, message=message) for h in hosts
+        )
 
     def applied(self) -> AppliedOutputs:
         return AppliedOutputs(
             hosts_by_output=self.hosts_by_output,
-            errors=self.errors,
-            warnings=tuple(dict.fromkeys(self.warnings)),
-            host_warnings={h: tuple(dict.fromkeys(ws)) for h, ws in self.host_warnings.items()},
+            problems=unique(self.problems),
             written=tuple(self.written),
             delegated=frozenset(self.delegated),
-            unread=self.unread,
         )
-
-
-def _flatten(by_host: Mapping[str, tuple[str, ...]]) -> set[str]:
-    return {m for ms in by_host.values() for m in ms}
 
 
 def _private_tmp(path: Path, env: Mapping[str, str] | None) -> bool:
@@ -176,13 +158,11 @@ def _private_tmp(path: Path, env: Mapping[str, str] | None) -> bool:
 
 def _log_result(result: WriteResult, warning: Callable[..., object]) -> None:
     path = str(result.path)
-    for host, messages in result.host_warnings.items():
-        event = "credentials_not_stored" if host in result.unread else "output_shadowed"
-        for message in messages:
-            warning(event, path=path, host=host, message=message)
-    for text in result.warnings:
-        if text not in _flatten(result.host_warnings):
-            warning("output_shadowed", path=path, message=text)
+    for problem in result.problems:
+        # A login its clients do not read is the host's failure; the rest are warnings.
+        event = "credentials_not_stored" if problem.code == NOT_READ else "output_shadowed"
+        host = {} if problem.host is None else {"host": problem.host}
+        warning(event, path=path, **host, message=problem.message)
     if result.stored:
         log.info("credentials_stored", path=path, hosts=list(result.stored))
     if result.written:

@@ -18,6 +18,7 @@ from ecrd.outputs._update import update_output
 from ecrd.outputs.helpers import DEFAULT_TIMEOUT, PREFIX, CredentialHelper, HelperError
 from ecrd.outputs.output import WriteResult, fingerprint
 from ecrd.outputs.routing import DOCKER, ECRD_HELPER, Clients, Route, route
+from ecrd.problems import MODE_KEPT, NOT_ERASED, NOT_READ, Code, Problem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -46,7 +47,8 @@ class DockerOutput:
 
     A host that docker looks up in a credential helper (``credHelpers[host]``, else
     ``credsStore``) is stored through that helper instead, once per new token; when the
-    helper cannot store, the host gets its ``auths`` entry and a warning says what to change.
+    helper cannot store, the host gets its ``auths`` entry and a ``NotRead`` problem says what
+    to change.
     What ecrd stored is recorded, in ``fingerprints``, as ``docker-credential-NAME:DIGEST``;
     it is erased from the helper when the host leaves, only if the helper still holds it.
 
@@ -93,25 +95,24 @@ class DockerOutput:
         if plan is None:  # never rendered: update_output failed before, and raised
             raise AssertionError(path)
         removed = (*merged.removed, *plan.erased) if written else tuple(plan.erased)
-        warnings = [w for ws in plan.warnings.values() for w in ws]
+        problems = list(plan.problems)
         exposed = _readable_by_others(path) if plan.auths else None
         if exposed is not None:
             _log.warning("output_readable_by_others", path=str(path), mode=f"{exposed:04o}")
-            warnings.append(
+            message = (
                 f"{path} is readable by other users (mode {exposed:04o}) and holds registry "
                 f"passwords; ecrd kept its mode: run chmod go-rwx {path} unless others must read it"
             )
+            problems.append(Problem(host=None, path=str(path), code=MODE_KEPT, message=message))
         return WriteResult(
             path=path,
             written=written,
             fingerprints=plan.owned,
             removed=tuple(dict.fromkeys(removed)),
-            warnings=tuple(warnings),
-            host_warnings={h: tuple(ws) for h, ws in plan.warnings.items()},
             retained=plan.retained,
             stored=tuple(plan.stored),
             delegated=tuple(plan.delegated),
-            unread=tuple(plan.unread),
+            problems=tuple(problems),
         )
 
 
@@ -145,8 +146,7 @@ class _Plan:
         self.erased: list[str] = []
         self.stored: list[str] = []
         self.delegated: list[str] = []
-        self.unread: list[str] = []
-        self.warnings: dict[str, list[str]] = {}
+        self.problems: list[Problem] = []
 
     def set(self, host: str, login: Credentials, previous: str | None) -> None:
         """Put ``login`` where docker looks for ``host``; clean up what ecrd wrote before."""
@@ -158,8 +158,7 @@ class _Plan:
             try:
                 self._store(where.helper, host, login, previous)
             except HelperError as exc:
-                self._warn(host, _store_failed(host, where, self.path, exc, self.clients))
-                self.unread.append(host)
+                self._warn(host, NOT_READ, _store_failed(host, where, self.path, exc, self.clients))
             else:
                 self.owned[host] = _helper_entry(where.helper, fingerprint(auth))
         if host not in self.owned and where.helper != ECRD_HELPER:
@@ -180,6 +179,7 @@ class _Plan:
             self.retained[host] = value
             self._warn(
                 host,
+                NOT_ERASED,
                 f"{host} left ecrd's configuration, but ecrd could not erase the credentials "
                 f"it stored for it through {PREFIX}{name}: {exc}; ecrd tries again at the next "
                 "refresh",
@@ -195,7 +195,7 @@ class _Plan:
             try:
                 self._erase_if_ours(old_helper, host, old_digest)
             except HelperError as exc:
-                self._warn(host, _leftover(host, old_helper, exc))
+                self._warn(host, NOT_ERASED, _leftover(host, old_helper, exc))
 
     def _store(self, name: str, host: str, login: Credentials, previous: str | None) -> None:
         """Store ``login`` through helper ``name``, unless it already holds that token.
@@ -223,8 +223,8 @@ class _Plan:
         self.helpers.call(name, lambda helper: helper.erase(host))
         self.erased.append(host)
 
-    def _warn(self, host: str, message: str) -> None:
-        self.warnings.setdefault(host, []).append(message)
+    def _warn(self, host: str, code: Code, message: str) -> None:
+        self.problems.append(Problem(host=host, path=str(self.path), code=code, message=message))
 
 
 class _Helpers:

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ecrd.config.model import OutputSpec
+    from ecrd.problems import Problem
     from ecrd.secret import Credentials
 
 
@@ -23,24 +24,21 @@ class WriteResult:
     output records an entry stored through a credential helper as
     ``docker-credential-NAME:DIGEST``). ``retained`` are entries of hosts that left the
     configuration which ecrd could not remove yet: it still owns them and tries again.
-    ``warnings`` are messages for users (for example a credential helper that cannot
-    store); ``host_warnings`` are the same messages by host. ``stored`` names the hosts
-    stored through a credential helper, ``delegated`` those the file sends to ecrd's own
-    helper (``docker-credential-ecrd``), which serves them from the state directory.
-    ``unread`` names the hosts whose login went where their clients do not look (a
-    credential helper refused it, and docker asks that helper, not ``auths``).
+    ``stored`` names the hosts stored through a credential helper, ``delegated`` those the
+    file sends to ecrd's own helper (``docker-credential-ecrd``), which serves them from the
+    state directory. ``problems`` are what users should know or do (a credential helper
+    that cannot store, whose host's login then goes where its clients do not look, is a
+    ``NotRead`` problem of that host).
     """
 
     path: Path
     written: bool
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     removed: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    host_warnings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     retained: Mapping[str, str] = field(default_factory=dict)
     stored: tuple[str, ...] = ()
     delegated: tuple[str, ...] = ()
-    unread: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
 
 
 class Output(Protocol):

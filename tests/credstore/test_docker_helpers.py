@@ -13,6 +13,7 @@ from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
 from ecrd.outputs import fingerprint
 from ecrd.outputs.docker import DockerOutput
+from ecrd.problems import NOT_ERASED, NOT_READ, Problem
 from ecrd.secret import Credentials, Secret
 from tests.credstore.fakes import FakeHelper, shell_calls, shell_helper
 from tests.fakes import EXPIRES_AT
@@ -90,7 +91,7 @@ class TestDockerOutputWithHelpers:
         assert [("store", HOST)] == fake.calls()
         assert {**FOREIGN, OTHER: {"auth": auth()}} == read(path)["auths"]
         assert {HOST: stored("fake"), OTHER: fingerprint(auth())} == dict(result.fingerprints)
-        assert ((HOST,), (), 1) == (result.stored, result.warnings, len(writes))
+        assert ((HOST,), (), 1) == (result.stored, result.problems, len(writes))
 
     def test_creds_store_takes_every_managed_host(self, path, fake):
         """With credsStore NAME, every managed host goes to NAME; other entries stay as they were."""
@@ -228,7 +229,9 @@ class TestDockerOutputWithHelpers:
             "docker-credential-ecrd-test-missing is not installed (not found on PATH); "
             "ecrd tries again at the next refresh"
         )
-        assert (expected,) == result.host_warnings[HOST]
+        assert (Problem(host=HOST, path=str(path), code=NOT_ERASED, message=expected),) == (
+            result.problems
+        )
 
     @pytest.mark.usefixtures("bin_dir")
     def test_missing_helper_falls_back_to_auths_with_a_warning(self, path, writes):
@@ -247,9 +250,10 @@ class TestDockerOutputWithHelpers:
             "credsStore, find them); "
             f'add "{HOST}": "ecrd" to credHelpers (ecrd then serves this host itself), '
             "or remove credsStore"
-        ) == result.warnings[0]
-        assert ((result.warnings[0],), {HOST: fingerprint(auth())}, 1) == (
-            result.host_warnings[HOST],
+        ) == result.problems[0].message
+        assert ((HOST, NOT_READ), 1, {HOST: fingerprint(auth())}, 1) == (
+            (result.problems[0].host, result.problems[0].code),
+            len(result.problems),
             dict(result.fingerprints),
             len(writes),
         )
@@ -269,7 +273,7 @@ class TestDockerOutputWithHelpers:
             f'set credHelpers["{HOST}"] to "ecrd" (ecrd then serves this host itself), or to '
             '"" (clients then read auths)'
         )
-        assert (expected,) == result.warnings
+        assert (expected,) == tuple(p.message for p in result.problems)
         assert {HOST: {"auth": auth()}} == read(path)["auths"]
 
     def test_hanging_helper_is_given_up_after_the_timeout_once(self, path, bin_dir):
@@ -281,9 +285,10 @@ class TestDockerOutputWithHelpers:
 
         assert ["store"] == shell_calls(bin_dir, "hang")
         assert {HOST: {"auth": auth()}, OTHER: {"auth": auth()}} == read(path)["auths"]
-        assert 2 == len(result.warnings)
+        assert [HOST, OTHER] == [p.host for p in result.problems]
         assert all(
-            "docker-credential-hang store did not answer within 0.3 s" in w for w in result.warnings
+            "docker-credential-hang store did not answer within 0.3 s" in p.message
+            for p in result.problems
         )
 
     def test_helper_refusing_store_is_reported(self, path, bin_dir):
@@ -296,7 +301,7 @@ class TestDockerOutputWithHelpers:
         assert ["store"] == shell_calls(bin_dir, "nostore")
         assert (
             'docker-credential-nostore cannot store credentials (it answers "not implemented")'
-            in result.host_warnings[OTHER][0]
+            in next(p.message for p in result.problems if p.host == OTHER)
         )
 
     def test_other_hosts_and_helpers_are_unharmed_by_a_failing_helper(self, path, fake, bin_dir):
@@ -308,7 +313,7 @@ class TestDockerOutputWithHelpers:
 
         assert {OTHER: ("AWS", PASSWORD)} == fake.entries()
         assert ([HOST], {HOST: {"auth": auth()}}) == (
-            list(result.host_warnings),
+            [p.host for p in result.problems],
             read(path)["auths"],
         )
 
@@ -321,7 +326,7 @@ class TestDockerOutputWithHelpers:
 
         text = repr(result)
         assert (False, False) == (PASSWORD[:16] in text, auth()[:16] in text)
-        assert '"Secret": "***' in result.warnings[0]
+        assert '"Secret": "***' in result.problems[0].message
 
     def test_unparsable_file_calls_no_helper(self, path, fake):
         """A docker file that cannot be parsed is left alone, and no helper is run."""

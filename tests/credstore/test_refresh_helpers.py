@@ -11,6 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ecrd.config.model import Config, OutputSpec, Registry
+from ecrd.problems import NOT_ERASED, NOT_READ, with_code
 from ecrd.refresh_round import run_round
 from ecrd.state import TOKENS_FILE, StateStore
 from tests.credstore.fakes import FakeHelper, shell_helper
@@ -125,7 +126,11 @@ class TestRoundWithHelpers:
         (bin_dir / "hidden").rename(fake.program)
         refresh(docker, state_dir, FakeTokenSource(clock=lambda: NOW), WEST)
 
-        assert any(f"{EAST.hosts[0]} left ecrd's configuration" in w for w in failed.warnings)
+        (erase,) = with_code(failed.problems, NOT_ERASED)
+        assert (EAST.hosts[0], True) == (
+            erase.host,
+            erase.message.startswith(f"{EAST.hosts[0]} left ecrd's configuration"),
+        )
         assert [WEST.hosts[0]] == list(fake.entries())
 
     def test_a_store_that_refuses_fails_the_host_until_the_round_that_works(
@@ -154,7 +159,9 @@ class TestRoundWithHelpers:
         assert (west.error or "").startswith(
             f"{WEST.hosts[0]}: ecrd could not store the credentials through docker-credential-fake"
         )
-        assert () == result.warnings
+        assert [(west.host, str(docker), NOT_READ, west.error)] == [
+            (p.host, p.path, p.code, p.message) for p in result.problems
+        ]
         assert (west.error, "NotRead", []) == (
             broken.hosts[WEST.hosts[0]].last_error,
             broken.hosts[WEST.hosts[0]].error_code,

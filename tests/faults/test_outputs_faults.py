@@ -18,6 +18,7 @@ from ecrd.outputs import _netrc_syntax as netrc_syntax
 from ecrd.outputs import netrc as netrc_module
 from ecrd.outputs.docker import DockerOutput
 from ecrd.outputs.netrc import NetrcOutput
+from ecrd.problems import MODE_KEPT
 from ecrd.secret import Credentials, Secret
 from tests.fakes import EXPIRES_AT
 
@@ -119,8 +120,14 @@ def test_docker_readable_by_others_keeps_mode_with_a_warning(tmp_path):
     )
 
     assert 0o644 == stat.S_IMODE(path.stat().st_mode)
-    assert [True] == [
-        w.startswith(f"{path} is readable by other users (mode 0644)") for w in result.warnings
+    assert [(None, str(path), MODE_KEPT, True)] == [
+        (
+            p.host,
+            p.path,
+            p.code,
+            p.message.startswith(f"{path} is readable by other users (mode 0644)"),
+        )
+        for p in result.problems
     ]
 
 

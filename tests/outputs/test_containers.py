@@ -17,6 +17,7 @@ from ecrd.config.model import OutputSpec
 from ecrd.outputs import fingerprint
 from ecrd.outputs.containers import ContainersOutput
 from ecrd.outputs.docker import DockerOutput
+from ecrd.problems import NOT_READ
 from ecrd.secret import Credentials, Secret
 from tests.credstore.fakes import FakeHelper
 from tests.fakes import EXPIRES_AT
@@ -98,7 +99,7 @@ class TestContainersOutput:
 
         assert [] == fake.calls()
         assert {"credsStore": "fake", "auths": {**FOREIGN, HOST: {"auth": auth()}}} == read(path)
-        assert ((), (), ()) == (result.warnings, result.stored, result.unread)
+        assert ((), ()) == (result.problems, result.stored)
 
     def test_docker_output_follows_the_same_creds_store(self, path, fake):
         """The contrast: the docker writer, given the same file, stores through credsStore."""
@@ -117,7 +118,7 @@ class TestContainersOutput:
 
         assert [("store", HOST)] == fake.calls()
         assert {OTHER: {"auth": auth()}} == read(path)["auths"]
-        assert ((HOST,), ()) == (result.stored, result.warnings)
+        assert ((HOST,), ()) == (result.stored, result.problems)
 
     def test_ecrd_helper_is_delegated(self, path, fake):
         """credHelpers[host] = "ecrd": nothing stored and no auths entry; ecrd serves it."""
@@ -138,10 +139,10 @@ class TestContainersOutput:
         result = output(path).apply(logins={HOST: login()}, remove={})
 
         assert {HOST: {"auth": auth()}} == read(path)["auths"]
-        assert (HOST,) == result.unread
+        assert ((HOST, NOT_READ),) == tuple((p.host, p.code) for p in result.problems)
         assert (
             "; podman, skopeo and buildah ask docker-credential-ecrd-test-missing for this host"
-            in result.warnings[0]
+            in result.problems[0].message
         )
 
     def test_removed_host_loses_only_ecrd_entry(self, path):

@@ -17,6 +17,7 @@ from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
 from ecrd.outputs import fingerprint
 from ecrd.outputs.docker import DockerOutput
+from ecrd.problems import NOT_READ, Problem
 from ecrd.secret import Credentials, Secret
 from tests.fakes import EXPIRES_AT
 from tests.strategies import docker_configs, ecr_passwords, hosts
@@ -97,7 +98,7 @@ class TestDockerOutput:
         assert (True, {HOST: fingerprint(auth())}, ()) == (
             result.written,
             dict(result.fingerprints),
-            result.warnings,
+            result.problems,
         )
 
     def test_every_other_key_and_entry_is_kept_in_order(self, path):
@@ -408,7 +409,10 @@ class TestDockerOutput:
             f'add "{HOST}": "ecrd" to credHelpers (ecrd then serves this host itself), '
             "or remove credsStore"
         )
-        assert (expected, 2) == (result.warnings[0], len(result.warnings))
+        assert ((HOST, NOT_READ, expected), 2) == (
+            (result.problems[0].host, result.problems[0].code, result.problems[0].message),
+            len(result.problems),
+        )
         assert {HOST: {"auth": auth()}, OTHER: {"auth": auth()}} == json.loads(path.read_bytes())[
             "auths"
         ]
@@ -431,7 +435,9 @@ class TestDockerOutput:
             f'set credHelpers["{HOST}"] to "ecrd" (ecrd then serves this host itself), or to '
             '"" (clients then read auths)'
         )
-        assert (expected,) == result.warnings
+        assert (Problem(host=HOST, path=str(path), code=NOT_READ, message=expected),) == (
+            result.problems
+        )
 
     @pytest.mark.usefixtures("no_helpers")
     def test_no_warning_without_helpers(self, path):
@@ -441,7 +447,7 @@ class TestDockerOutput:
 
         result = output(path).apply(logins={HOST: login()}, remove={})
 
-        assert () == result.warnings
+        assert () == result.problems
 
     def test_secret_stays_out_of_the_result(self, path):
         """The result's repr shows fingerprints, never the password or the auth value."""
