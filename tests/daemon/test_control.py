@@ -6,6 +6,7 @@ are real processes too, run with an environment of their own.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,12 +15,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from ecrd.daemon import control
 from ecrd.emulator.server import Fault
+from ecrd.problems import NOT_READ, OUTPUT_FAILED, SHADOWED, WARNING, Problem
+from ecrd.refresh_round import HostResult, RoundResult
 from ecrd.state import StateStore
 from tests.daemon.conftest import (
     EU_HOST,
@@ -281,3 +285,70 @@ class TestControlSocket:
         assert str(store.directory / control.SOCKET_FILE) == bound
         assert not (store.directory / control.SOCKET_FILE).exists()
         shutil.rmtree(short)
+
+
+class TestRoundOnTheWire:
+    """The round the daemon sends `ecrd refresh`: problems as records, old readers served."""
+
+    HOST = HostResult(
+        host=WEST_HOST,
+        registry_id="111111111111",
+        region="us-west-2",
+        group="ecr:us-west-2",
+        expires_at=datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc),
+        refreshed_at=datetime(2026, 11, 28, 0, 0, tzinfo=timezone.utc),
+        outputs=("/home/me/.docker/config.json",),
+        error="not read",
+        failing=True,
+    )
+    PROBLEMS = (
+        Problem(
+            host=WEST_HOST, path="/home/me/.docker/config.json", code=NOT_READ, message="not read"
+        ),
+        Problem(host=None, path="/home/me/.netrc", code=OUTPUT_FAILED, message="cannot write"),
+        Problem(host=WEST_HOST, path="/run/auth.json", code=SHADOWED, message="shadowed"),
+    )
+
+    def test_records_cross_the_socket_unchanged(self):
+        """A round encoded, sent as JSON and decoded has the same hosts and problem records."""
+        result = RoundResult(hosts=(self.HOST,), problems=self.PROBLEMS, written=("/a",))
+
+        actual = control.decode_result(json.loads(json.dumps(control.encode_result(result))))
+
+        assert result == actual
+
+    def test_an_earlier_refresh_reads_its_fields(self):
+        """An `ecrd refresh` of an earlier version still finds per output errors and warnings."""
+        result = RoundResult(hosts=(self.HOST,), problems=self.PROBLEMS, written=())
+
+        encoded = control.encode_result(result)
+
+        assert ({"/home/me/.netrc": "cannot write"}, ["shadowed"], "not read") == (
+            encoded["output_errors"],
+            encoded["warnings"],
+            encoded["hosts"][0]["error"],
+        )
+
+    def test_an_earlier_daemon_s_round_is_read_as_records(self):
+        """A round without problems: output errors, the unread host and warnings as records."""
+        encoded = control.encode_result(
+            RoundResult(hosts=(self.HOST,), problems=self.PROBLEMS, written=())
+        )
+        del encoded["problems"]
+
+        actual = control.decode_result(encoded).problems
+
+        assert (
+            Problem(host=WEST_HOST, path=None, code=NOT_READ, message="not read"),
+            Problem(host=None, path="/home/me/.netrc", code=OUTPUT_FAILED, message="cannot write"),
+            Problem(host=None, path=None, code=WARNING, message="shadowed"),
+        ) == actual
+
+    def test_a_code_this_ecrd_does_not_know_is_a_warning(self):
+        """A later daemon's new code is read as a warning, its message kept."""
+        encoded = control.encode_result(RoundResult(hosts=(), problems=(), written=()))
+        encoded["problems"] = [{"host": None, "path": "/p", "code": "Brand-new", "message": "m"}]
+
+        actual = control.decode_result(encoded).problems
+
+        assert (Problem(host=None, path="/p", code=WARNING, message="m"),) == actual
