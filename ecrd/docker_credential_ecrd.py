@@ -10,9 +10,10 @@ call, no lock. The files are read as ecrd reads an output (``ecrd.safe_read``): 
 root, it never follows another user's link, nor blocks on a FIFO.
 
 It runs on every image pull, so it must start as fast as a bare ``python3``: it imports
-``ecrd.paths``, ``ecrd.safe_read`` and built-in modules only, not even ``json`` (whose
-``re`` import would double its start-up): CPython's ``_json`` accelerator parses and
-quotes, with ``json`` as the fallback elsewhere.
+``ecrd.paths``, ``ecrd.hostport`` and ``ecrd.safe_read`` (standard library only, nothing
+heavy) and built-in modules only, not even ``json`` (whose ``re`` import would double its
+start-up): CPython's ``_json`` accelerator parses and quotes, with ``json`` as the fallback
+elsewhere.
 
 ``store`` and ``erase`` are accepted and ignored, so that ``docker login`` and
 ``docker logout`` do not fail; ``list`` names the hosts it can serve; ``version`` prints
@@ -26,6 +27,7 @@ import sys
 import time
 
 from ecrd import paths
+from ecrd.hostport import url_host
 from ecrd.safe_read import RefusedFileError, read_regular
 
 # Not from typing, whose import costs more than the rest of this module (mypy knows the idiom).
@@ -102,19 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def server_host(server_url: str) -> str:
-    """The host of a server URL, as docker reduces it: no scheme, no path.
-
-    ``https://HOST``, ``http://HOST/v2/`` and ``HOST`` all give ``HOST`` (with its port).
-    """
-    url = server_url.strip()
-    for scheme in ("https://", "http://"):
-        if url.startswith(scheme):
-            url = url[len(scheme) :]
-            break
-    return url.split("/", 1)[0]
-
-
 def _act(action: str, stdin: IO[str], stdout: IO[str], env: Mapping[str, str]) -> None:
     if action == "get":
         server_url = stdin.read().strip()
@@ -162,7 +151,7 @@ def lookup_host(server_url: str) -> str:
     ``registry.example.internal:5000``); docker, skopeo and the kubelet ask with a URL or an
     image's host, in any case.
     """
-    return server_host(server_url).lower()
+    return url_host(server_url).lower()
 
 
 def expired_notice(host: str, expires_at: float) -> str:
