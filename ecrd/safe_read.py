@@ -10,7 +10,8 @@ is over 16 MiB, at once and without blocking.
 Why a second reader: ``docker-credential-ecrd`` runs on every image pull and must start as
 fast as a bare ``python3``, so it imports the standard library's built-in modules only;
 ``ecrd.files`` brings ecrd's logging (structlog) and its messages module along. The rule
-is the same as the file layer's; this module applies it to reading alone.
+which links may be followed is written here once (``trusted_link``, ``MAX_LINKS``); the
+file layer imports it, and this module applies it to reading alone.
 
 How: the path is walked one component at a time, each opened relative to its directory's
 descriptor with ``O_NOFOLLOW`` (``O_PATH`` where the system has it, which opens nothing
@@ -27,7 +28,7 @@ import os
 import stat
 
 MAX_SIZE = 16 * 1024 * 1024
-_MAX_LINKS = 40  # as the kernel allows (ELOOP beyond)
+MAX_LINKS = 40  # links followed on one path, as the kernel allows (ELOOP beyond)
 _ATTEMPTS = 10  # a name swapped between the check and the open is checked again
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _PATH = getattr(os, "O_PATH", 0)  # Linux: a descriptor that opens nothing for reading
@@ -39,6 +40,15 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+def trusted_link(info: os.stat_result) -> bool:
+    """Whether ecrd follows the symlink ``info`` describes (``lstat``): owned by root or by us.
+
+    A link owned by another user may have been planted to send a write (or a read run as
+    root) elsewhere: it is refused, whatever it points at, even when it dangles.
+    """
+    return info.st_uid in (0, os.geteuid())
 
 
 class RefusedFileError(Exception):
@@ -112,7 +122,7 @@ def _walk(path: str) -> tuple[int, str, os.stat_result] | None:
 
 
 def _check_loop(path: str, links: int) -> None:
-    if links > _MAX_LINKS:
+    if links > MAX_LINKS:
         msg = f"cannot read {path}: its symlinks form a loop; fix the symlinks"
         raise RefusedFileError(msg)
 
@@ -182,7 +192,7 @@ def _directory_flags() -> int:
 
 
 def _check_link_owner(path: str, name: str, info: os.stat_result) -> None:
-    if info.st_uid not in (0, os.geteuid()):
+    if not trusted_link(info):
         msg = (
             f"cannot read {path}: {name} on its way is a symlink owned by uid {info.st_uid}, "
             f"neither root nor this user (uid {os.geteuid()}); not followed. Find out who "

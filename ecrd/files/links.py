@@ -2,8 +2,9 @@
 
 ``os.path.realpath`` follows every link; ecrd (root included) must not follow one that
 another user planted, anywhere on the path: a link owned by neither root nor the user ecrd
-runs as is refused, and its target left alone, even when it dangles. So the path is walked
-one component at a time, each link checked before it is read.
+runs as is refused, and its target left alone, even when it dangles (the rule is
+``ecrd.safe_read.trusted_link``, which the consumers apply too). So the path is walked one
+component at a time, each link checked before it is read.
 """
 
 # ruff: noqa: PTH109, PTH115, PTH118, PTH120
@@ -16,8 +17,7 @@ from pathlib import Path
 
 from ecrd.errors import FileError
 from ecrd.files.messages import failed, hostile_link, kind_of, not_regular, too_large
-
-_MAX_LINKS = 40  # as the kernel allows (ELOOP beyond)
+from ecrd.safe_read import MAX_LINKS, trusted_link
 
 
 def resolve(path: Path, *, action: str) -> Path:
@@ -63,10 +63,10 @@ def _follow(path: Path, link: Path, info: os.stat_result, *, action: str, links:
     Raises:
         FileError: the link belongs to another user, or too many links (a loop).
     """
-    if info.st_uid not in (0, os.geteuid()):
+    if not trusted_link(info):
         msg = hostile_link(action, path, link, info.st_uid)
         raise FileError(msg, path=path, code="hostile_link")
-    if links > _MAX_LINKS:
+    if links > MAX_LINKS:
         msg = f"cannot {action} {path}: its symlinks form a loop; fix the symlinks"
         raise FileError(msg, path=path, code="link_loop")
     try:

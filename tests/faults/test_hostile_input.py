@@ -15,6 +15,7 @@ from ecrd.errors import FileError, OutputError
 from ecrd.files import make_dirs, read_file, replace_file
 from ecrd.outputs.docker import DockerOutput
 from ecrd.outputs.netrc import NetrcOutput
+from ecrd.safe_read import RefusedFileError, read_regular
 from ecrd.secret import Credentials, Secret
 from tests.fakes import EXPIRES_AT
 
@@ -38,6 +39,16 @@ def outputs(path: Path) -> list[Callable[[], object]]:
         ),
         lambda: read_file(path),
     ]
+
+
+def outcome(read: Callable[[], bytes | None]) -> str | None:
+    """What ``read`` gave as text, or ``a symlink owned by uid N`` when it refused a link."""
+    try:
+        data = read()
+    except (FileError, RefusedFileError) as exc:
+        refused = f"a symlink owned by uid {STRANGER}"
+        return refused if refused in str(exc) else str(exc)
+    return None if data is None else data.decode()
 
 
 def within(seconds: float, action: Callable[[], object]) -> BaseException | None:
@@ -108,6 +119,20 @@ class TestHostileLinks:
         with pytest.raises(FileError, match=f"{parent} is a symlink owned by"):
             make_dirs(parent / "sub")
         assert (b"{}", False) == (real.read_bytes(), (tmp_path / "real" / "sub").exists())
+
+    @pytest.mark.parametrize("owner", [0, STRANGER])
+    def test_the_file_layer_and_the_consumers_follow_the_same_links(self, tmp_path, owner):
+        """The file layer and the consumers' reader refuse, or follow, the same link."""
+        target = tmp_path / "tokens.json"
+        target.write_text("{}")
+        link = tmp_path / "link.json"
+        link.symlink_to(target)
+        os.lchown(link, owner, owner)
+
+        outcomes = [outcome(lambda: read_file(link)), outcome(lambda: read_regular(str(link)))]
+
+        expected = "{}" if owner == 0 else f"a symlink owned by uid {STRANGER}"
+        assert [expected, expected] == outcomes
 
     def test_link_owned_by_root_is_followed_and_kept(self, tmp_path):
         """A root-owned link is followed: the target is replaced, the link stays."""
