@@ -222,6 +222,7 @@ def status(ctx: click.Context, output_format: str) -> None:
     line says whether a daemon serves the configuration. Exit status: 0 all fresh, 1 any
     expired or failing, 2 no state yet.
     """
+    from ecrd.daemon.serving import serving_pid  # noqa: PLC0415
     from ecrd.state import StateStore  # noqa: PLC0415
     from ecrd.status import (  # noqa: PLC0415
         Report,
@@ -238,7 +239,7 @@ def status(ctx: click.Context, output_format: str) -> None:
     report = Report(
         state=store.read(),
         config=str(store.config) if store.config else None,
-        daemon_pid=store.daemon_lock.holder(),
+        daemon_pid=serving_pid(config_path=store.config or path, store=store),
         now=datetime.now(timezone.utc),
     )
     if report.state is None:

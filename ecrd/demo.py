@@ -21,6 +21,7 @@ import structlog
 
 from ecrd.daemon.control import serve_configuration
 from ecrd.daemon.lifecycle import Daemon
+from ecrd.daemon.serving import serving_pid
 from ecrd.ecr.source import EcrTokenSource
 from ecrd.emulator.server import Emulator
 from ecrd.logs import configure_logging
@@ -44,11 +45,12 @@ def run_demo(*, token_lifetime: timedelta, directory: Path | None) -> int:
     try:
         with Emulator(token_lifetime=token_lifetime) as emulator, _demo_environment(root):
             config = _write_config(root, emulator.url, token_lifetime)
-            _banner(root, config, emulator.url, token_lifetime)
             store = StateStore.for_config(config)  # under STATE_DIRECTORY, set above
             # The configuration's daemon, as `ecrd run` is: `ecrd status` says it runs, and
             # `ecrd refresh -c` has it refresh.
             with serve_configuration(store=store, config_path=config) as control:
+                pid = serving_pid(config_path=config, store=store)
+                _banner(root, config, emulator.url, token_lifetime, pid=pid)
                 daemon = Daemon(
                     config_path=config, source=EcrTokenSource(), store=store, control=control
                 )
@@ -113,7 +115,10 @@ def _demo_environment(root: Path) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _banner(root: Path, config: Path, endpoint: str, lifetime: timedelta) -> None:
+def _banner(
+    root: Path, config: Path, endpoint: str, lifetime: timedelta, *, pid: int | None
+) -> None:
+    """What the demo runs and writes, and what to paste; ``pid``: the configuration's daemon."""
     ecrd = _ecrd_command()
     state = shlex.quote(str(root / "state"))
     docker, netrc = shlex.quote(f"{root}/docker/config.json"), shlex.quote(f"{root}/netrc")
@@ -122,6 +127,9 @@ def _banner(root: Path, config: Path, endpoint: str, lifetime: timedelta) -> Non
         f"  emulator:      {endpoint} (tokens live {int(lifetime.total_seconds())} s)",
         f"  configuration: {config}  (edit it: ecrd reloads within a second)",
         f"  written files: {docker} (docker, podman, skopeo) and {netrc} (curl)",
+        f"  daemon:        pid {pid}, serving this configuration, as `ecrd status` says"
+        if pid is not None
+        else "  daemon:        none found for this configuration",
         "Paste in another terminal:",
         f"  STATE_DIRECTORY={state} {ecrd} status -c {shlex.quote(str(config))}",
         f"  cat {docker}",

@@ -158,7 +158,11 @@ class TestDemoConsole:
         assert {"123456789012.dkr.ecr.us-east-1.amazonaws.com"} <= hosts
 
     def test_status_pasted_from_the_banner_says_the_daemon_runs(self, tmp_path: Path):
-        """The demo is its configuration's daemon: the pasted `ecrd status` says it runs."""
+        """The demo is its configuration's daemon: its banner and the pasted `ecrd status` say so.
+
+        Both name the demo's pid, found the one way every command finds a configuration's
+        daemon.
+        """
         proc, lines = start_demo("--directory", str(tmp_path), log_format=())
         try:
             seen = lines_until(lines, lambda line: "token_refreshed" in line and "2 hosts" in line)
@@ -176,7 +180,9 @@ class TestDemoConsole:
             proc.wait(timeout=10)
 
         first = done.stdout.splitlines()[0]
+        banner = [line.split() for line in seen if line.strip().startswith("daemon:")]
         assert f"daemon: running (pid {proc.pid})" in first
+        assert [["daemon:", "pid", f"{proc.pid},"]] == [line[:3] for line in banner]
 
     def test_ctrl_c_says_the_files_are_removed_and_how_to_keep_them(self):
         """Without --directory, the last line says what was removed and how to keep it."""

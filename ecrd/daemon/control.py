@@ -8,19 +8,12 @@ daemon refreshes every group now, in one round, and answers with that round's re
 that the state, the metrics and the environment (proxy, profile, endpoint) used are the
 daemon's own; with none, `ecrd refresh` refreshes by itself.
 
-Where the socket lives:
-
-- Linux: in the abstract namespace, ``@ecrd/UID/SHA256(realpath(CONFIG))``. It exists only
-  while the process lives (a crash leaves nothing to clean up), and depends on no
-  directory or environment variable, so two `ecrd run` given different state directories
-  still meet. Anyone may connect to an abstract socket: both ends check the other's uid
-  (``SO_PEERCRED``): the daemon answers only its own user and root, and `ecrd refresh`
-  talks only to a daemon of its own user (or root). A name taken by another user's process
-  is not a daemon of this configuration: the daemon logs ``control_unavailable`` and runs
-  on with the state directory's lock alone.
-- Elsewhere (macOS): ``control.sock`` in the configuration's state directory (``0700``),
-  bound once the state directory's daemon lock is held, so a socket file found there is a
-  dead daemon's and is replaced. There the state directory's lock is the one daemon lock.
+Where the socket lives, and who is at the other end, is ``ecrd.daemon.serving``: the one
+answer to "which daemon serves this configuration". A name taken by another user's process
+is not a daemon of this configuration: the daemon logs ``control_unavailable`` and runs on
+with the state directory's lock alone. Where the socket is a file in the state directory
+(macOS), it is bound once that lock is held, so a socket file found there is a dead
+daemon's and is replaced.
 
 The protocol is one JSON line each way: ``{"request": "refresh"}``, then
 ``{"result": ROUND}`` or ``{"error": MESSAGE}``. A round holds per host its name, registry,
@@ -34,19 +27,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import select
 import socket
-import struct
-import sys
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecrd.daemon.serving import IO_SECONDS, Peer, address, connect, peer_of, trusted
 from ecrd.errors import AlreadyRunningError, ControlError, EcrdError
 from ecrd.logs import get_logger
 from ecrd.problems import CODES, NOT_READ, OUTPUT_FAILED, WARNING, Problem, messages, with_code
@@ -59,41 +49,15 @@ if TYPE_CHECKING:
 
 log = get_logger("ecrd")
 
-SOCKET_FILE = "control.sock"
 # A request is one short line; an answer holds a line per host (10,000 hosts fit).
 REQUEST_LIMIT = 4096
 ANSWER_LIMIT = 16 * 1024 * 1024
-# A client has this long to send its request, and to take the answer once it is ready.
-IO_SECONDS = 2.0
 # Requests answered at once; more are told the daemon is busy.
 MAX_REQUESTS = 4
 # `ecrd refresh` waits for the daemon's round this much longer than one attempt may take:
 # the round's writes, and a group that was just starting when the request came.
 ANSWER_MARGIN_SECONDS = 10.0
 _LISTEN_BACKLOG = 8
-_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
-
-
-@dataclass(frozen=True)
-class Peer:
-    """The process at the other end of a unix socket (``SO_PEERCRED``)."""
-
-    pid: int
-    uid: int
-
-
-def address(*, config_path: Path, state_dir: Path, abstract: bool | None = None) -> str:
-    """The control socket's address for ``config_path`` (see the module's docstring).
-
-    ``abstract`` defaults to whether the system has an abstract namespace (Linux).
-    """
-    if abstract is None:
-        abstract = sys.platform.startswith("linux")
-    if not abstract:
-        return str(state_dir / SOCKET_FILE)
-    real = os.path.realpath(config_path)
-    digest = hashlib.sha256(real.encode(errors="surrogateescape")).hexdigest()
-    return f"\0ecrd/{os.geteuid()}/{digest}"
 
 
 @contextlib.contextmanager
@@ -172,22 +136,6 @@ def _close_listener(listener: socket.socket) -> None:
             Path(name).unlink()
 
 
-def peer_of(connection: socket.socket) -> Peer | None:
-    """The pid and uid of the other end; None where the system does not say (not Linux)."""
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None:
-        return None
-    pid, uid, _gid = _PEERCRED.unpack(
-        connection.getsockopt(socket.SOL_SOCKET, option, _PEERCRED.size)
-    )
-    return Peer(pid=pid, uid=uid)
-
-
-def _trusted(peer: Peer | None) -> bool:
-    """The same user, or root. Without SO_PEERCRED the socket file's 0700 directory decides."""
-    return peer is None or peer.uid in (os.geteuid(), 0)
-
-
 class ControlServer:
     """Answers `ecrd refresh` requests on the daemon's control socket, from its own thread."""
 
@@ -232,7 +180,7 @@ class ControlServer:
             connection.setblocking(True)  # noqa: FBT003 - socket's own signature
             connection.settimeout(IO_SECONDS)
             peer = peer_of(connection)
-            if not _trusted(peer):
+            if not trusted(peer):
                 log.warning("control_refused", uid=peer.uid if peer else None)
                 return
             try:
@@ -265,16 +213,11 @@ def request_refresh(
         ControlError: a daemon serves the configuration but gave no round (it failed to
             write it, stopped, or did not answer within ``timeout``).
     """
-    where = address(config_path=config_path, state_dir=state_dir, abstract=abstract)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
-        sock.settimeout(IO_SECONDS)
-        try:
-            sock.connect(where)
-        except OSError:  # nobody there (a dead daemon's socket file included)
-            return None
-        peer = peer_of(sock)
-        if not _trusted(peer):
-            return None
+    connected = connect(config_path=config_path, state_dir=state_dir, abstract=abstract)
+    if connected is None:
+        return None
+    sock, peer = connected
+    with sock:
         daemon = f"the daemon (pid {peer.pid})" if peer is not None else "the daemon"
         try:
             sock.sendall(b'{"request": "refresh"}\n')

@@ -1,8 +1,15 @@
-"""The daemon lock (``daemon.lock``): held by the one `ecrd run` serving a configuration.
+"""The daemon lock (``daemon.lock``): held by the one `ecrd run` serving a state directory.
 
-The file holds that daemon's pid, for `ecrd status`. ``ecrd.daemon.control`` takes it before
-it binds the control socket (``serve_configuration``): the lock answers "which daemon serves
-this state directory", the socket "which daemon serves this configuration file".
+Which daemon serves a configuration is the control socket's answer (``ecrd.daemon.serving``).
+This lock, taken before the socket is bound (``ecrd.daemon.control.serve_configuration``),
+still has two jobs, both where the socket cannot answer alone:
+
+- where the socket is a file in the state directory (macOS, no abstract namespace), the
+  lock makes a socket file found there a dead daemon's, safe to replace, and its pid tells
+  `ecrd status` who serves (the system does not name a unix socket's peer there);
+- on Linux, when another user's process has taken the socket's name, the daemon runs on
+  without a socket: the lock alone keeps a second daemon off the state directory, and
+  tells `ecrd status` its pid.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ecrd.daemon import control
+from ecrd.daemon import control, serving
 from ecrd.emulator.server import Fault
 from ecrd.problems import NOT_READ, OUTPUT_FAILED, SHADOWED, WARNING, Problem
 from ecrd.refresh_round import HostResult, RoundResult
@@ -225,7 +225,7 @@ class TestOneDaemonPerConfiguration:
                 endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
             )
         )
-        name = control.address(config_path=config_path, state_dir=tmp_path)
+        name = serving.address(config_path=config_path, state_dir=tmp_path)
         squatter = subprocess.Popen(
             [
                 "setpriv",
@@ -260,6 +260,49 @@ class TestOneDaemonPerConfiguration:
         assert 0 == daemon.stop()
 
 
+class TestWhoServesTheConfiguration:
+    def test_status_with_another_state_directory_finds_the_daemon(
+        self, start_daemon, slow_emulator, config_path, outputs, tmp_path
+    ):
+        """`ecrd status` finds the daemon by its configuration, not by its state directory.
+
+        The daemon runs with STATE_DIRECTORY=A; `ecrd status` on the same configuration with
+        STATE_DIRECTORY=B (holding a copy of A's state, whose daemon lock nobody holds) says
+        the daemon runs, with its pid, in the table and in the JSON.
+        """
+        config_path.write_text(
+            config_yaml(
+                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
+            )
+        )
+        daemon = start_daemon(config_path, env={"STATE_DIRECTORY": str(tmp_path / "a")})
+        daemon.wait_for("output_written", path=str(outputs.netrc))
+        shutil.copytree(tmp_path / "a", tmp_path / "b")
+        elsewhere = {**os.environ, "STATE_DIRECTORY": str(tmp_path / "b")}
+
+        table = ecrd_command("status", "-c", str(config_path), env=elsewhere)
+        document = ecrd_command("status", "-c", str(config_path), "--output", "json", env=elsewhere)
+
+        assert f"daemon: running (pid {daemon.proc.pid}) for " in table.stdout.splitlines()[0]
+        assert {"pid": daemon.proc.pid} == json.loads(document.stdout)["daemon"]
+        assert 0 == daemon.stop()
+
+    def test_status_without_a_daemon_says_not_running(self, config_path, tmp_path):
+        """No `ecrd run` serves the configuration: the JSON's daemon is null."""
+        config_path.write_text("registries: []\n")
+
+        document = ecrd_command(
+            "status",
+            "-c",
+            str(config_path),
+            "--output",
+            "json",
+            env={**os.environ, "STATE_DIRECTORY": str(tmp_path / "state")},
+        )
+
+        assert None is json.loads(document.stdout)["daemon"]
+
+
 class TestControlSocket:
     def test_the_state_directory_socket_elsewhere_than_linux(self, config_path, monkeypatch):
         """Without an abstract namespace the socket is a file in the 0700 state directory.
@@ -273,7 +316,7 @@ class TestControlSocket:
         store = StateStore.for_config(config_path)
         store.directory.mkdir(parents=True)
         stale = socket.socket(socket.AF_UNIX)
-        stale.bind(str(store.directory / control.SOCKET_FILE))
+        stale.bind(str(store.directory / serving.SOCKET_FILE))
         stale.close()
 
         with control.serve_configuration(
@@ -282,8 +325,8 @@ class TestControlSocket:
             assert listener is not None
             bound = listener.getsockname()
 
-        assert str(store.directory / control.SOCKET_FILE) == bound
-        assert not (store.directory / control.SOCKET_FILE).exists()
+        assert str(store.directory / serving.SOCKET_FILE) == bound
+        assert not (store.directory / serving.SOCKET_FILE).exists()
         shutil.rmtree(short)
 
 
