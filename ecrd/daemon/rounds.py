@@ -3,9 +3,10 @@
 Every write goes through ``ecrd.refresh_round.apply_round`` (fetch -> outputs -> state), under
 ``lock``, which also guards the configuration and the groups' runs; no write starts once the
 daemon is stopping. The concerns around it have their own classes, all under ``lock``: the
-groups fetched together (``gathering``), the first round READY=1 waits for
-(``first_round``), each group's run and next attempt (``runs``), and what is told to
-systemd, the metrics and the person at hand (``reports``).
+write of a round and each written group's next attempt (``writer``), the groups fetched
+together (``gathering``), the first round READY=1 waits for (``first_round``), each group's
+run and next attempt (``runs``), and what is told to systemd, the metrics and the person at
+hand (``reports``).
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from ecrd.daemon.gathering import Gathering
 from ecrd.daemon.jobs import MAX_POOL, Jobs
 from ecrd.daemon.reports import Reports
 from ecrd.daemon.runs import Runs
-from ecrd.errors import ControlError, EcrdError
+from ecrd.daemon.writer import RoundWriter, still_configured
+from ecrd.errors import ControlError
 from ecrd.logs import get_logger
-from ecrd.refresh_round import RoundResult, apply_round
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping
     from datetime import datetime
     from pathlib import Path
 
@@ -35,9 +36,8 @@ if TYPE_CHECKING:
     from ecrd.daemon.reload import ReloadPlan
     from ecrd.daemon.seams import MetricsSink, Notice, Supervisor
     from ecrd.ecr.source import TokenSource
-    from ecrd.errors import TokenError
     from ecrd.metrics_textfile import TextfileWriter
-    from ecrd.secret import Credentials
+    from ecrd.refresh_round import RoundResult
     from ecrd.state import State, StateStore
 
 log = get_logger("ecrd")
@@ -65,7 +65,6 @@ class Rounds:
     ) -> None:
         self.lock = threading.Lock()
         self.config = Config(path=config_path)
-        self._store = store
         self._clock = clock
         self._stopped = False  # set under lock: no write starts after it
         self._fetcher = Fetcher(source)
@@ -78,6 +77,13 @@ class Rounds:
         )
         self._runs = Runs(
             jobs=self.jobs, store=store, reports=self._reports, clock=clock, rand=rand
+        )
+        self._writer = RoundWriter(
+            store=store,
+            runs=self._runs,
+            reports=self._reports,
+            gathering=self._gathering,
+            clock=clock,
         )
 
     def begin(self, config: Config, state: State | None, *, run_first: bool = True) -> str | None:
@@ -148,20 +154,11 @@ class Rounds:
     def _write_gathered(self) -> tuple[str | None, str]:
         """One round for every group gathered; the READY=1 status if due, and the summary."""
         gathered = self._gathering.take()
-        # A reload may have changed or removed a group while it was fetched.
-        current = {key: self._group(key) for key in gathered}
-        live = {key: group for key, group in current.items() if group is not None}
+        live = still_configured(config=self.config, fetched=gathered)
         if live:
-            result = self._round(
-                list(live.values()), {key: gathered[key][1] for key in live}, fresh=list(live)
-            )
-            for key, group in live.items():
-                self._runs.after(group, gathered[key][1], result, policy=self.config.refresh)
-                refetch = self._gathering.refetch(key)
-                if group != gathered[key][0] or refetch:
-                    self._runs.schedule(group, self._clock())
-            self._runs.record(self.config)
-        self._gathering.wake()
+            self._writer.write_fetched(config=self.config, live=live, fetched=gathered)
+        else:  # every one removed by a reload while fetched: no round to write
+            self._gathering.wake()
         self.first_written.set()
         return self._ready(list(gathered)), self.summary()
 
@@ -183,16 +180,9 @@ class Rounds:
         with self.lock:
             if self._stopped or any(r is None for r in results):
                 raise ControlError(_STOPPING)
-            fetched = {g.key: r for g, r in zip(groups, results, strict=True) if r is not None}
-            # A reload may have changed or removed a group while it was fetched.
-            live = {g.key: c for g in groups if (c := self._group(g.key)) is not None}
-            result = self._round(
-                list(live.values()), {k: fetched[k] for k in live}, fresh=list(live)
-            )
-            for key, group in live.items():
-                self._runs.after(group, fetched[key], result, policy=self.config.refresh)
-            self._runs.record(self.config)
-            self._gathering.wake()
+            fetched = {g.key: (g, r) for g, r in zip(groups, results, strict=True) if r is not None}
+            live = still_configured(config=self.config, fetched=fetched)
+            result = self._writer.write_fetched(config=self.config, live=live, fetched=fetched)
             ready, summary = self._ready(list(live)), self.summary()
         self._reports.status(summary, ready=ready)
         if result is None:
@@ -222,7 +212,8 @@ class Rounds:
                 # and what left the configuration leaves the outputs.
                 held = {g: self._runs.credentials(g.key) for g in new.groups()}
                 kept = {g.key: c for g, c in held.items() if c is not None}
-                self._round([g for g in held if g.key in kept], kept, fresh=[])
+                groups = [g for g in held if g.key in kept]
+                self._writer.write(config=new, groups=groups, fetched=kept, fresh=[])
             log.info("config_reloaded", config=str(new.path), **plan.summary, **(notes or {}))
             now = self._clock()
             for group in plan.fetch:
@@ -278,29 +269,3 @@ class Rounds:
     def _ready(self, keys: Iterable[GroupKey]) -> str | None:
         """Note ``keys`` as done; the status for READY=1 once the first round has ended."""
         return self.summary() if self._first.done(keys) else None
-
-    def _round(
-        self,
-        groups: Sequence[Group],
-        fetched: Mapping[GroupKey, Sequence[Credentials] | TokenError],
-        *,
-        fresh: Iterable[GroupKey],
-    ) -> RoundResult | None:
-        config = self.config
-        try:
-            result = apply_round(
-                config=config,
-                store=self._store,
-                groups=groups,
-                fetched=fetched,
-                fresh=list(fresh),
-                now=self._clock(),
-            )
-        except EcrdError as exc:
-            log.error("round_failed", error=str(exc))
-            return None
-        except Exception:  # a bug, with its traceback: the group is retried, not dropped
-            log.exception("round_failed")
-            return None
-        self._reports.round_written(config, result)
-        return result

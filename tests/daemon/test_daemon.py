@@ -234,6 +234,32 @@ class TestReload:
 
         assert harness.clock.now == daemon.rounds.jobs.next_at(key)
 
+    def test_a_group_changed_while_refresh_has_the_daemon_fetch_it_is_fetched_again(
+        self, tmp_path, harness
+    ):
+        """`ecrd refresh` beside the daemon follows the rule of the jobs' own rounds.
+
+        A reload adds a registry to the group while the refresh fetches it: what is written
+        came from the group as it was, so the group is due again at once.
+        """
+        west2 = "444444444444.dkr.ecr.us-west-2.amazonaws.com"
+        harness.path.write_text(config_text(tmp_path, WEST_HOST))
+        daemon = harness.start()
+        harness.run(WEST)
+        harness.source.hang.add(WEST)
+        key = harness.key(WEST)
+        refresh = threading.Thread(target=daemon.rounds.refresh_now)
+        refresh.start()
+        while len(harness.source.calls) < 2:
+            threading.Event().wait(0.001)
+        harness.path.write_text(config_text(tmp_path, WEST_HOST, west2))
+        daemon.reload()
+        harness.source.release()
+        refresh.join(10)
+
+        assert [WEST, WEST] == harness.source.calls
+        assert harness.clock.now == daemon.rounds.jobs.next_at(key)
+
 
 class TestHungFetch:
     def test_the_wait_ends_at_attempt_timeout_and_the_retry_is_not_held_back(
