@@ -1,17 +1,23 @@
-"""Shared fixtures: an isolated environment, the ECR emulator, a real registry."""
+"""Shared fixtures: an isolated environment, the ECR emulator, a real registry.
+
+Also for the output and credential-store tests: fake credential helpers first on PATH, and
+the bytes of every file replacement.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
 
+from ecrd import files as _atomic
 from ecrd.emulator.server import Emulator
 from ecrd.logs import reset_logging
+from tests.credstore.fakes import FakeHelper
 from tests.dockerd import Dockerd
 from tests.dockerd import why_not as dockerd_missing
 
@@ -133,3 +139,32 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
         yield engine
     finally:
         engine.stop()
+
+
+@pytest.fixture
+def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty directory searched first on PATH, for ``docker-credential-*`` programs."""
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ.get('PATH', '')}")
+    return directory
+
+
+@pytest.fixture
+def fake(bin_dir: Path) -> FakeHelper:
+    """docker-credential-fake, a recording store, first on PATH."""
+    return FakeHelper(bin_dir, "fake")
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The data of every file replacement."""
+    done: list[bytes] = []
+    real = _atomic.replace_file
+
+    def counting(target: Path, data: bytes, **kwargs: Any) -> Any:
+        done.append(data)
+        return real(target, data, **kwargs)
+
+    monkeypatch.setattr(_atomic, "replace_file", counting)
+    return done

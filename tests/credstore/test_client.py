@@ -9,16 +9,8 @@ from pathlib import Path
 import pytest
 
 from ecrd.outputs.helpers import CredentialHelper, HelperError
-from ecrd.secret import Credentials, Secret
 from tests.credstore.fakes import FakeHelper, shell_calls, shell_helper
-from tests.fakes import EXPIRES_AT
-
-HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
-PASSWORD = "eyJwYXlsb2FkIjoiZmFrZSJ9" * 100
-
-
-def login(password: str = PASSWORD) -> Credentials:
-    return Credentials(username="AWS", password=Secret(password), expires_at=EXPIRES_AT)
+from tests.logins import HOST, PASSWORD, login
 
 
 class TestCredentialHelper:

@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import TYPE_CHECKING
 
 import pytest
 
-from ecrd import files as _atomic
 from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
 from ecrd.outputs import fingerprint
 from ecrd.outputs.docker import DockerOutput
 from ecrd.problems import NOT_ERASED, NOT_READ, Problem
-from ecrd.secret import Credentials, Secret
-from tests.credstore.fakes import FakeHelper, shell_calls, shell_helper
-from tests.fakes import EXPIRES_AT
+from tests.credstore.fakes import shell_calls, shell_helper
+from tests.logins import HOST, OTHER, PASSWORD, auth, login
+from tests.logins import read_json as read
+from tests.logins import write_json as write
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
-OTHER = "210987654321.dkr.ecr.eu-central-1.amazonaws.com"
-PASSWORD = "eyJwYXlsb2FkIjoiZmFrZSJ9" * 100
 NEW_PASSWORD = "eyJuZXh0Ijp0cnVlfQ" * 120
 FOREIGN = {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}
-
-
-def auth(password: str = PASSWORD) -> str:
-    return base64.b64encode(f"AWS:{password}".encode()).decode()
-
-
-def login(password: str = PASSWORD) -> Credentials:
-    return Credentials(username="AWS", password=Secret(password), expires_at=EXPIRES_AT)
 
 
 def stored(name: str, password: str = PASSWORD) -> str:
@@ -45,39 +33,9 @@ def output(path: Path, *, timeout: float = 10.0) -> DockerOutput:
     return DockerOutput(OutputSpec(type="docker", path=path), helper_timeout=timeout)
 
 
-def write(path: Path, document: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent="\t"))
-    path.chmod(0o600)  # as docker leaves it: a file others can read is warned about
-
-
-def read(path: Path) -> dict[str, object]:
-    document: dict[str, object] = json.loads(path.read_text())
-    return document
-
-
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "docker" / "config.json"
-
-
-@pytest.fixture
-def fake(bin_dir: Path) -> FakeHelper:
-    return FakeHelper(bin_dir, "fake")
-
-
-@pytest.fixture
-def writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The data of every file replacement."""
-    done: list[bytes] = []
-    real = _atomic.replace_file
-
-    def counting(target, data, **kwargs):
-        done.append(data)
-        return real(target, data, **kwargs)
-
-    monkeypatch.setattr(_atomic, "replace_file", counting)
-    return done
 
 
 class TestDockerOutputWithHelpers:

@@ -6,9 +6,7 @@ credsStore ignored.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,9 +16,9 @@ from ecrd.outputs import fingerprint
 from ecrd.outputs.containers import ContainersOutput
 from ecrd.outputs.docker import DockerOutput
 from ecrd.problems import NOT_READ
-from ecrd.secret import Credentials, Secret
-from tests.credstore.fakes import FakeHelper
-from tests.fakes import EXPIRES_AT
+from tests.logins import HOST, OTHER, auth, login
+from tests.logins import read_json as read
+from tests.logins import write_json as write
 from tests.process import ecrd
 from tests.registry import REPOSITORY, TAG, LocalRegistry, serving, skopeo, tools_missing
 
@@ -31,47 +29,16 @@ if TYPE_CHECKING:
 
     from ecrd.emulator.server import Emulator
 
-HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
-OTHER = "210987654321.dkr.ecr.eu-central-1.amazonaws.com"
-PASSWORD = "eyJwYXlsb2FkIjoiZmFrZSJ9" * 100
 FOREIGN = {"quay.io": {"auth": "cXVheTpx"}}
-
-
-def auth(password: str = PASSWORD) -> str:
-    return base64.b64encode(f"AWS:{password}".encode()).decode()
-
-
-def login() -> Credentials:
-    return Credentials(username="AWS", password=Secret(PASSWORD), expires_at=EXPIRES_AT)
 
 
 def output(path: Path) -> ContainersOutput:
     return ContainersOutput(OutputSpec(type="containers", path=path))
 
 
-def write(path: Path, document: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent="\t"))
-    path.chmod(0o600)  # as podman leaves it: a file others can read is warned about
-
-
-def read(path: Path) -> dict[str, object]:
-    document: dict[str, object] = json.loads(path.read_text())
-    return document
-
-
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "run" / "containers" / "auth.json"
-
-
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHelper:
-    """docker-credential-fake, a recording store, first on PATH."""
-    directory = tmp_path / "bin"
-    directory.mkdir()
-    monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ.get('PATH', '')}")
-    return FakeHelper(directory, "fake")
 
 
 class TestContainersOutput:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import stat
@@ -18,25 +17,12 @@ from ecrd.errors import OutputError
 from ecrd.outputs import fingerprint
 from ecrd.outputs.docker import DockerOutput
 from ecrd.problems import NOT_READ, Problem
-from ecrd.secret import Credentials, Secret
-from tests.fakes import EXPIRES_AT
+from tests.logins import HOST, OTHER, PASSWORD, auth, login
 from tests.strategies import docker_configs, ecr_passwords, hosts
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
-
-HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
-OTHER = "210987654321.dkr.ecr.eu-central-1.amazonaws.com"
-PASSWORD = "eyJwYXlsb2FkIjoiZmFrZSJ9" * 100
-
-
-def auth(password: str = PASSWORD) -> str:
-    return base64.b64encode(f"AWS:{password}".encode()).decode()
-
-
-def login(password: str = PASSWORD) -> Credentials:
-    return Credentials(username="AWS", password=Secret(password), expires_at=EXPIRES_AT)
 
 
 def output(path: Path) -> DockerOutput:
@@ -60,20 +46,6 @@ def private_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(old)
-
-
-@pytest.fixture
-def writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The data of every file replacement."""
-    done: list[bytes] = []
-    real = _atomic.replace_file
-
-    def counting(target, data, **kwargs):
-        done.append(data)
-        return real(target, data, **kwargs)
-
-    monkeypatch.setattr(_atomic, "replace_file", counting)
-    return done
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import http.server
 import io
 import netrc
@@ -25,21 +24,12 @@ from ecrd.config.model import OutputSpec
 from ecrd.errors import OutputError
 from ecrd.outputs import fingerprint
 from ecrd.outputs.netrc import NetrcOutput, _check_python_netrc
-from ecrd.secret import Credentials, Secret
-from tests.fakes import EXPIRES_AT
+from tests.logins import HOST, OTHER, PASSWORD, auth, login
 from tests.strategies import ecr_passwords, netrc_files, netrc_hosts
 from tests.strategies import netrc_name as plain_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
-OTHER = "210987654321.dkr.ecr.eu-central-1.amazonaws.com"
-PASSWORD = "eyJwYXlsb2FkIjoiZmFrZSJ9" * 100
-
-
-def login(password: str = PASSWORD) -> Credentials:
-    return Credentials(username="AWS", password=Secret(password), expires_at=EXPIRES_AT)
 
 
 def output(path: Path) -> NetrcOutput:
@@ -115,20 +105,6 @@ def _curl_words(line: str) -> Iterator[str]:
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "out" / ".netrc"
-
-
-@pytest.fixture
-def writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The data of every file replacement."""
-    done: list[bytes] = []
-    real = _atomic.replace_file
-
-    def counting(target, data, **kwargs):
-        done.append(data)
-        return real(target, data, **kwargs)
-
-    monkeypatch.setattr(_atomic, "replace_file", counting)
-    return done
 
 
 def write(path: Path, text: str | bytes) -> None:
@@ -530,7 +506,7 @@ class TestNetrcOutput:
             server.server_close()
         found = netrc.netrc(str(path)).authenticators(urllib.parse.urlsplit(url).hostname or "")
 
-        assert [f"Basic {base64.b64encode(f'AWS:{PASSWORD}'.encode()).decode()}"] == seen
+        assert [f"Basic {auth()}"] == seen
         assert ("AWS", "", PASSWORD) == found
 
     @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -575,7 +551,7 @@ class TestNetrcOutput:
             server.shutdown()
             server.server_close()
 
-        assert [f"Basic {base64.b64encode(f'AWS:{PASSWORD}'.encode()).decode()}"] == seen
+        assert [f"Basic {auth()}"] == seen
 
     @settings(
         max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
