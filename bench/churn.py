@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ecrd.emulator.server import Emulator, Fault
+from tests.aws import SilentEndpoint, hung_credential_process, static_profiles
 
 BIN = Path(sys.executable).parent
 PROFILES = [f"p{n}" for n in range(6)]
@@ -36,29 +36,6 @@ THROTTLED, FAILING = "eu-west-1", "ap-southeast-2"
 REGIONS = ["us-east-1", "us-west-2", THROTTLED, FAILING, "eu-central-1"]
 SETTLE_SECONDS = 8.0
 WARM_UP_SECONDS = 30.0
-
-
-class Silent:
-    """A loopback endpoint that accepts connections and never answers; counts them."""
-
-    def __init__(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
-        self.connections = 0
-        self._held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return
-            self.connections += 1
-            self._held.append(conn)
-            # Keep a bounded number open: the daemon's side must close its own.
-            while len(self._held) > 64:  # noqa: PLR2004
-                self._held.pop(0).close()
 
 
 class Events:
@@ -83,21 +60,9 @@ class Events:
 
 def aws_config(root: Path) -> Path:
     """Profiles with static keys, one assuming a role, one whose credential_process hangs."""
-    lines = []
-    for name in PROFILES:
-        lines += [
-            f"[profile {name}]",
-            f"aws_access_key_id = AKID{name.upper()}",
-            "aws_secret_access_key = s",
-        ]
-    lines += [
-        "[profile role]",
-        "role_arn = arn:aws:iam::123456789012:role/pull",
-        "source_profile = p0",
-    ]
-    lines += ["[profile hung]", "credential_process = sleep 3600"]
+    role = "[profile role]\nrole_arn = arn:aws:iam::123456789012:role/pull\nsource_profile = p0\n"
     path = root / "aws-config"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(static_profiles(*PROFILES) + role + hung_credential_process("hung"))
     return path
 
 
@@ -170,8 +135,11 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(args.seed)  # noqa: S311 - a reproducible churn, not a secret
     root = Path(tempfile.mkdtemp(prefix="ecrd-churn-"))
-    silent = Silent()
-    with Emulator(token_lifetime=timedelta(seconds=args.token_seconds)) as emulator:
+    with (
+        # Holds a bounded number of connections: the daemon's side must close its own.
+        SilentEndpoint(keep=64) as silent,
+        Emulator(token_lifetime=timedelta(seconds=args.token_seconds)) as emulator,
+    ):
         emulator.inject(Fault(kind="throttle", region=THROTTLED, count=None))
         emulator.inject(Fault(kind="http500", region=FAILING, count=None))
         config = root / "config.yaml"

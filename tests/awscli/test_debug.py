@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from ecrd.cli import cli
 from ecrd.ecr.masking import mask
 from ecrd.emulator import protocol
+from tests.aws import write_aws_config
 from tests.awscli.conftest import run_ecrd
-from tests.ecr.groups import write_aws_config
 
 if TYPE_CHECKING:
     from pathlib import Path

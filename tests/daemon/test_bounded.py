@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from typing import TYPE_CHECKING
 
 from ecrd.ecr.sessions import Identity
 from ecrd.ecr.source import EcrTokenSource
+from tests.aws import SilentEndpoint, static_profiles, write_aws_config
 from tests.daemon.conftest import WEST_HOST, config_yaml, parse_time
 from tests.daemon.harness import Harness
 
@@ -23,42 +21,6 @@ RETRY_INITIAL = 1.0
 TOLERANCE = 1.5
 
 
-class CountingSilentEndpoint:
-    """Accepts connections on loopback, never answers, and records when each arrived."""
-
-    def __init__(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
-        self.arrivals: list[float] = []
-        self._held: list[socket.socket] = []
-        self._arrived = threading.Condition()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return
-            with self._arrived:
-                self._held.append(conn)
-                self.arrivals.append(time.time())
-                self._arrived.notify_all()
-
-    def wait_for(self, count: int, *, timeout: float) -> list[float]:
-        """The arrival times once ``count`` connections came (fewer after ``timeout``)."""
-        with self._arrived:
-            self._arrived.wait_for(lambda: len(self.arrivals) >= count, timeout)
-            return list(self.arrivals)
-
-    def close(self) -> None:
-        """Stop accepting; close what it holds."""
-        self._server.close()
-        with self._arrived:
-            for conn in self._held:
-                conn.close()
-
-
 class TestHungEndpoint:
     def test_the_retry_after_a_timed_out_attempt_goes_out_on_the_retry_schedule(
         self, start_daemon, config_path, outputs
@@ -68,7 +30,7 @@ class TestHungEndpoint:
         Counted at the endpoint: the abandoned attempt does not hold the retry back until a
         socket's own timeout, and each attempt makes one call.
         """
-        endpoint = CountingSilentEndpoint()
+        endpoint = SilentEndpoint()
         refresh = {
             "before_expiry": "1",
             "jitter": "0",
@@ -82,12 +44,10 @@ class TestHungEndpoint:
                 endpoint=endpoint.url, registries=[WEST_HOST], outputs=outputs, refresh=refresh
             )
         )
-        try:
+        with endpoint:
             daemon = start_daemon(config_path)
             failed = daemon.wait_for("refresh_failed")
             arrivals = endpoint.wait_for(3, timeout=4 * (ATTEMPT_TIMEOUT + RETRY_INITIAL))
-        finally:
-            endpoint.close()
 
         assert "Timeout" == failed["code"]
         assert f"gave up after {ATTEMPT_TIMEOUT:g} s" in failed["error"]
@@ -98,15 +58,6 @@ class TestHungEndpoint:
         assert arrivals[0] < failed_at
         # One call per attempt; the retry after retry_initial (shortened by up to 20 %).
         assert 0.8 * RETRY_INITIAL - 0.1 <= retry_after <= RETRY_INITIAL + TOLERANCE
-
-
-def _aws_config(home: Path, *profiles: str) -> None:
-    text = "".join(
-        f"[profile {p}]\naws_access_key_id = AKID{p.upper()}\naws_secret_access_key = s\n"
-        for p in profiles
-    )
-    (home / ".aws").mkdir(exist_ok=True)
-    (home / ".aws" / "config").write_text(text)
 
 
 def _config(tmp_path: Path, endpoint: str, *profiles: str) -> str:
@@ -127,7 +78,7 @@ class TestReloadReleases:
         self, tmp_path, isolated_env, emulator: Emulator
     ):
         """Two profiles fetched, one removed by a reload: the source holds one session after."""
-        _aws_config(isolated_env, "one", "two")
+        write_aws_config(isolated_env, static_profiles("one", "two"))
         h = Harness(tmp_path)
         source = EcrTokenSource()
         h.source = source  # type: ignore[assignment]

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from ecrd.emulator.server import Emulator
+from tests.aws import hung_credential_process, write_aws_config
 from tests.daemon.conftest import (
     EU_HOST,
     SLOW,
@@ -99,11 +100,7 @@ class TestHungIdentity:
         The healthy group keeps refreshing every second while the hung one gives up after its
         attempt_timeout; the stop is within 2 s and leaves no credential process behind.
         """
-        aws = isolated_env / ".aws"
-        aws.mkdir(exist_ok=True)
-        (aws / "config").write_text(
-            f"[profile hung]\ncredential_process = {' '.join(HUNG_COMMAND)}\n"
-        )
+        write_aws_config(isolated_env, hung_credential_process(command=" ".join(HUNG_COMMAND)))
         refresh = {
             "before_expiry": "4s",
             "jitter": "0",

@@ -1,9 +1,8 @@
-"""Registries, groups and AWS config files for the tokens tests."""
+"""Registries, groups and a canned endpoint for the tests of the AWS call."""
 
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from typing import TYPE_CHECKING
 
@@ -11,7 +10,6 @@ from ecrd.config.model import Group, Registry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from ecrd.ecr.source import EcrTokenSource
 
@@ -37,46 +35,6 @@ def warm(source: EcrTokenSource, *groups: Group) -> None:
     """
     for group in groups:
         source._sessions.client(group.key)
-
-
-def write_aws_config(home: Path, text: str) -> Path:
-    """Write ~/.aws/config (the isolated environment points AWS_CONFIG_FILE there)."""
-    path = home / ".aws" / "config"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-class SilentEndpoint:
-    """A loopback port that accepts connections, reads nothing and never answers."""
-
-    def __init__(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._accepted: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return
-            self._accepted.append(conn)
-
-    @property
-    def connections(self) -> int:
-        """How many connections it accepted."""
-        return len(self._accepted)
-
-    def __enter__(self) -> SilentEndpoint:  # noqa: PYI034 - not subclassed
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.close()
-        for conn in self._accepted:
-            conn.close()
 
 
 class CannedEndpoint:

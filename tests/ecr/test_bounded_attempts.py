@@ -13,7 +13,8 @@ from ecrd.ecr.deadline import Attempt
 from ecrd.ecr.source import EcrTokenSource
 from ecrd.emulator.server import Fault
 from ecrd.errors import TokenError
-from tests.ecr.groups import CannedEndpoint, SilentEndpoint, group_of, registry, warm
+from tests.aws import SilentEndpoint
+from tests.ecr.groups import CannedEndpoint, group_of, registry, warm
 
 if TYPE_CHECKING:
     from ecrd.emulator.server import Emulator

@@ -14,14 +14,8 @@ from ecrd.ecr.deadline import Attempt, GaveUp, holding, run_attempt
 from ecrd.ecr.source import EcrTokenSource, fetch_all
 from ecrd.emulator.server import Emulator
 from ecrd.errors import TokenError
-from tests.ecr.groups import (
-    SilentEndpoint,
-    attempt_threads,
-    group_of,
-    registry,
-    warm,
-    write_aws_config,
-)
+from tests.aws import SilentEndpoint, hung_credential_process, write_aws_config
+from tests.ecr.groups import attempt_threads, group_of, registry, warm
 
 if TYPE_CHECKING:
     import botocore.session
@@ -63,7 +57,7 @@ def hung_profile(isolated_env: Path, tmp_path: Path) -> tuple[Path, Path]:
         f"#!/bin/sh\nsleep 3600 &\necho $! > {child_file}\necho $$ > {pid_file}\nwait\n"
     )
     script.chmod(0o755)
-    write_aws_config(isolated_env, f"[profile hung]\ncredential_process = {script}\n")
+    write_aws_config(isolated_env, hung_credential_process(command=str(script)))
     return pid_file, child_file
 
 

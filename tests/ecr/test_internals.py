@@ -14,7 +14,7 @@ from botocore.credentials import ProcessProvider
 
 from ecrd.ecr import _internals
 from ecrd.ecr.deadline import BoundedProcess
-from tests.ecr.groups import write_aws_config
+from tests.aws import write_aws_config
 
 if TYPE_CHECKING:
     from pathlib import Path

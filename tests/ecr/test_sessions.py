@@ -11,7 +11,8 @@ import pytest
 
 from ecrd.ecr.source import EcrTokenSource, fetch_all
 from ecrd.errors import NEEDS_LOGIN, TokenError
-from tests.ecr.groups import group_of, registry, write_aws_config
+from tests.aws import write_aws_config
+from tests.ecr.groups import group_of, registry
 
 if TYPE_CHECKING:
     from pathlib import Path
