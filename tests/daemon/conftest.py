@@ -21,12 +21,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import pytest
 
 from ecrd.emulator.server import Call, Emulator
 from tests.daemon.harness import Harness
+from tests.process import ecrd
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -64,6 +65,15 @@ START = 3 * WAIT
 FIRST_ATTEMPT_ENDED = frozenset({"token_refreshed", "refresh_failed"})
 # The daemon must stop within two seconds of SIGTERM or SIGINT.
 STOP_SECONDS = 2.0
+
+
+class Endpoint(Protocol):
+    """Where the daemon sends its ECR calls: the emulator, or an endpoint that never answers."""
+
+    @property
+    def url(self) -> str:
+        """The endpoint's ``http://127.0.0.1:PORT``."""
+        ...
 
 
 @dataclass
@@ -359,16 +369,60 @@ def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
         pytest.fail(f"ecrd run printed lines that are not JSON events: {stray}")
 
 
+@pytest.fixture
+def write_config(config_path: Path, outputs: Outputs) -> Callable[..., str]:
+    """Write the test's configuration: ``write(endpoint, *hosts, refresh=...)``; its text.
+
+    The registries ``hosts`` on ``endpoint`` (the emulator, or one that never answers),
+    written to the test's outputs.
+    """
+
+    def write(endpoint: Endpoint, *hosts: str, refresh: Mapping[str, str]) -> str:
+        text = config_yaml(
+            endpoint=endpoint.url, registries=hosts, outputs=outputs, refresh=refresh
+        )
+        config_path.write_text(text)
+        return text
+
+    return write
+
+
+@pytest.fixture
+def start_written(
+    start_daemon: Callable[..., DaemonProcess],
+    write_config: Callable[..., str],
+    config_path: Path,
+    outputs: Outputs,
+) -> Callable[..., DaemonProcess]:
+    """Start `ecrd run` on ``hosts`` and wait until its first round wrote each of them.
+
+    ``start(emulator, *hosts, refresh=..., env=..., written=...)`` writes the configuration
+    as ``write_config`` does, starts the daemon as ``start_daemon`` does (``env`` and other
+    options passed on), and waits for an ``output_written`` to ``written`` (the netrc output
+    unless told) holding each host.
+    """
+
+    def start(
+        emulator: Emulator,
+        *hosts: str,
+        refresh: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
+        written: Path | None = None,
+        **options: Any,
+    ) -> DaemonProcess:
+        write_config(emulator, *hosts, refresh=refresh)
+        daemon = start_daemon(config_path, env=env, **options)
+        path = str(written or outputs.netrc)
+        for host in hosts:
+            daemon.wait_for("output_written", path=path, where=holding(host))
+        return daemon
+
+    return start
+
+
 def ecrd_status(*args: str) -> subprocess.CompletedProcess[str]:
     """`ecrd status` run as another process, as a user would next to the daemon."""
-    return subprocess.run(
-        [sys.executable, "-m", "ecrd", "status", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ.copy(),
-        check=False,
-    )
+    return ecrd("status", *args)
 
 
 @dataclass

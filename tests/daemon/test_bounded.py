@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ecrd.ecr.sessions import Identity
 from ecrd.ecr.source import EcrTokenSource
 from tests.aws import SilentEndpoint, static_profiles, write_aws_config
-from tests.daemon.conftest import WEST_HOST, config_yaml, parse_time
+from tests.daemon.conftest import WEST_HOST, parse_time
 from tests.daemon.harness import Harness
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ TOLERANCE = 1.5
 
 class TestHungEndpoint:
     def test_the_retry_after_a_timed_out_attempt_goes_out_on_the_retry_schedule(
-        self, start_daemon, config_path, outputs
+        self, write_config, start_daemon, config_path
     ):
         """attempt_timeout 2s, an endpoint that never answers: the 2nd call comes retry_initial after the 1st failure.
 
@@ -39,11 +39,7 @@ class TestHungEndpoint:
             "retry_max": f"{RETRY_INITIAL:g}s",
             "attempt_timeout": f"{ATTEMPT_TIMEOUT:g}s",
         }
-        config_path.write_text(
-            config_yaml(
-                endpoint=endpoint.url, registries=[WEST_HOST], outputs=outputs, refresh=refresh
-            )
-        )
+        write_config(endpoint, WEST_HOST, refresh=refresh)
         with endpoint:
             daemon = start_daemon(config_path)
             failed = daemon.wait_for("refresh_failed")

@@ -33,6 +33,7 @@ from tests.daemon.conftest import (
     config_yaml,
     ecrd_status,
 )
+from tests.process import ecrd
 
 # Holds an abstract socket's name (argv[1], without its leading NUL) until killed.
 _SQUAT = (
@@ -61,18 +62,6 @@ def without_credentials(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def ecrd_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Ecrd as another process, with ``env``."""
-    return subprocess.run(
-        [sys.executable, "-m", "ecrd", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-
-
 class TestRefreshBesideTheDaemon:
     def test_the_daemon_refreshes_with_its_environment_state_and_metrics(
         self, start_daemon, slow_emulator, config_path, outputs, tmp_path
@@ -97,7 +86,7 @@ class TestRefreshBesideTheDaemon:
         daemon.wait_for("refresh_scheduled", count=4)
         before = successes(textfile)
 
-        done = ecrd_command("refresh", "-c", str(config_path), env=without_credentials(tmp_path))
+        done = ecrd("refresh", "-c", str(config_path), env=without_credentials(tmp_path))
         status = ecrd_status("-c", str(config_path))
 
         assert (0, "") == (done.returncode, done.stderr)
@@ -111,54 +100,38 @@ class TestRefreshBesideTheDaemon:
         assert 0 == daemon.stop()
 
     def test_a_failure_in_the_daemon_s_round_exits_1(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, start_written, slow_emulator, config_path
     ):
         """The daemon's round fails (ECR refuses): `ecrd refresh` prints it and exits 1."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
-        daemon = start_daemon(config_path)
-        daemon.wait_for("output_written", path=str(outputs.netrc))
+        daemon = start_written(slow_emulator, WEST_HOST, refresh=SLOW)
         slow_emulator.inject(Fault(kind="access_denied", count=1))
 
-        done = ecrd_command("refresh", "-c", str(config_path), env=dict(os.environ))
+        done = ecrd("refresh", "-c", str(config_path))
 
         assert 1 == done.returncode
         assert done.stdout.startswith(f"{WEST_HOST}  FAILED")
         assert 0 == daemon.stop()
 
     def test_without_a_daemon_refresh_refreshes_by_itself(
-        self, slow_emulator, config_path, outputs, tmp_path
+        self, slow_emulator, config_path, tmp_path, write_config
     ):
         """No daemon: the manual run uses its own environment (here: no identity, exit 1)."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh=SLOW)
 
-        done = ecrd_command("refresh", "-c", str(config_path), env=without_credentials(tmp_path))
+        done = ecrd("refresh", "-c", str(config_path), env=without_credentials(tmp_path))
 
         assert 1 == done.returncode
         assert 0 == len(slow_emulator.calls(api="ecr"))
 
     def test_a_bad_configuration_exits_2_without_asking_the_daemon(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, start_written, slow_emulator, config_path
     ):
         """The file turned invalid under a running daemon: exit 2, as without one."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
-        daemon = start_daemon(config_path)
-        daemon.wait_for("output_written", path=str(outputs.netrc))
+        daemon = start_written(slow_emulator, WEST_HOST, refresh=SLOW)
         bad = config_path.with_name("bad.yaml")
         bad.write_text("registries: [not a host\n")
 
-        done = ecrd_command("refresh", "-c", str(bad), env=dict(os.environ))
+        done = ecrd("refresh", "-c", str(bad))
 
         assert 2 == done.returncode
         assert 0 == len(daemon.find("refresh_requested"))
@@ -167,18 +140,14 @@ class TestRefreshBesideTheDaemon:
 
 class TestOneDaemonPerConfiguration:
     def test_another_state_directory_does_not_make_a_second_daemon(
-        self, start_daemon, slow_emulator, config_path, outputs, tmp_path
+        self, start_written, slow_emulator, config_path, tmp_path
     ):
         """A second `ecrd run` with its own STATE_DIRECTORY exits 1: `already running (pid N)`."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
+        first = start_written(
+            slow_emulator, WEST_HOST, refresh=SLOW, env={"STATE_DIRECTORY": str(tmp_path / "one")}
         )
-        first = start_daemon(config_path, env={"STATE_DIRECTORY": str(tmp_path / "one")})
-        first.wait_for("output_written", path=str(outputs.netrc))
 
-        second = ecrd_command(
+        second = ecrd(
             "run",
             "-c",
             str(config_path),
@@ -194,16 +163,10 @@ class TestOneDaemonPerConfiguration:
         assert 0 == first.stop()
 
     def test_a_killed_daemon_leaves_no_lock_behind(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, start_written, start_daemon, slow_emulator, config_path
     ):
         """After SIGKILL, the next `ecrd run` starts: the lock died with the process."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
-        first = start_daemon(config_path)
-        first.wait_for("output_written", path=str(outputs.netrc))
+        first = start_written(slow_emulator, WEST_HOST, refresh=SLOW)
         first.stop(signal.SIGKILL)
 
         second = start_daemon(config_path)
@@ -212,7 +175,7 @@ class TestOneDaemonPerConfiguration:
         assert 0 == second.stop()
 
     def test_a_name_taken_by_another_user_is_not_a_daemon(
-        self, start_daemon, slow_emulator, config_path, outputs, tmp_path
+        self, write_config, start_daemon, slow_emulator, config_path, outputs, tmp_path
     ):
         """Another uid holding the socket's name: the daemon runs on and says so in its log.
 
@@ -220,11 +183,7 @@ class TestOneDaemonPerConfiguration:
         """
         if os.geteuid() != 0:
             pytest.skip("needs root to hold the name as another uid")
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh=SLOW)
         name = serving.address(config_path=config_path, state_dir=tmp_path)
         squatter = subprocess.Popen(
             [
@@ -247,7 +206,7 @@ class TestOneDaemonPerConfiguration:
             unavailable = daemon.wait_for("control_unavailable")
             daemon.wait_for("output_written", path=str(outputs.netrc))
 
-            done = ecrd_command("refresh", "-c", str(config_path), env=dict(os.environ))
+            done = ecrd("refresh", "-c", str(config_path))
         finally:
             squatter.kill()
             squatter.wait(timeout=WAIT)
@@ -262,7 +221,7 @@ class TestOneDaemonPerConfiguration:
 
 class TestWhoServesTheConfiguration:
     def test_status_with_another_state_directory_finds_the_daemon(
-        self, start_daemon, slow_emulator, config_path, outputs, tmp_path
+        self, write_config, start_daemon, slow_emulator, config_path, outputs, tmp_path
     ):
         """`ecrd status` finds the daemon by its configuration, not by its state directory.
 
@@ -270,18 +229,14 @@ class TestWhoServesTheConfiguration:
         STATE_DIRECTORY=B (holding a copy of A's state, whose daemon lock nobody holds) says
         the daemon runs, with its pid, in the table and in the JSON.
         """
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh=SLOW)
         daemon = start_daemon(config_path, env={"STATE_DIRECTORY": str(tmp_path / "a")})
         daemon.wait_for("output_written", path=str(outputs.netrc))
         shutil.copytree(tmp_path / "a", tmp_path / "b")
         elsewhere = {**os.environ, "STATE_DIRECTORY": str(tmp_path / "b")}
 
-        table = ecrd_command("status", "-c", str(config_path), env=elsewhere)
-        document = ecrd_command("status", "-c", str(config_path), "--output", "json", env=elsewhere)
+        table = ecrd("status", "-c", str(config_path), env=elsewhere)
+        document = ecrd("status", "-c", str(config_path), "--output", "json", env=elsewhere)
 
         assert f"daemon: running (pid {daemon.proc.pid}) for " in table.stdout.splitlines()[0]
         assert {"pid": daemon.proc.pid} == json.loads(document.stdout)["daemon"]
@@ -291,7 +246,7 @@ class TestWhoServesTheConfiguration:
         """No `ecrd run` serves the configuration: the JSON's daemon is null."""
         config_path.write_text("registries: []\n")
 
-        document = ecrd_command(
+        document = ecrd(
             "status",
             "-c",
             str(config_path),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from tests.daemon.conftest import (
     config_yaml,
     holding,
 )
+from tests.process import ecrd
 
 # A credential_process that never ends, with an argument no other process has: the test
 # process's pid, since a suite running beside this one (another checkout, another xdist
@@ -42,16 +41,10 @@ def _processes(argv: list[str]) -> list[int]:
 
 class TestSignals:
     def test_a_storm_of_sighups_then_sigterm_stops_at_once_with_reloads_coalesced(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, start_written, slow_emulator
     ):
         """3,000 SIGHUPs then SIGTERM: exit 0 within 2 s, no traceback, far fewer reloads."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
-        daemon = start_daemon(config_path)
-        daemon.wait_for("output_written", path=str(outputs.netrc))
+        daemon = start_written(slow_emulator, WEST_HOST, refresh=SLOW)
 
         for _ in range(3000):
             os.kill(daemon.proc.pid, signal.SIGHUP)
@@ -65,24 +58,12 @@ class TestSignals:
 
 class TestOneDaemonPerConfiguration:
     def test_a_second_daemon_on_the_same_configuration_exits_1_at_once(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, start_written, slow_emulator, config_path
     ):
         """The second `ecrd run` says `already running (pid N)`, exits 1, calls nothing."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
-        first = start_daemon(config_path)
-        first.wait_for("output_written", path=str(outputs.netrc))
+        first = start_written(slow_emulator, WEST_HOST, refresh=SLOW)
 
-        second = subprocess.run(
-            [sys.executable, "-m", "ecrd", "run", "-c", str(config_path), "--log-format", "json"],
-            capture_output=True,
-            text=True,
-            timeout=WAIT,
-            check=False,
-        )
+        second = ecrd("run", "-c", str(config_path), "--log-format", "json", timeout=WAIT)
 
         assert 1 == second.returncode
         assert f"Error: already running (pid {first.proc.pid})" in second.stderr

@@ -10,7 +10,6 @@ import gc
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from ecrd.daemon.gathering import GATHER_SECONDS
@@ -25,18 +24,7 @@ from tests.daemon.harness import (
     Harness,
     config_text,
 )
-
-WAIT = 10.0
-
-
-def wait_until(condition, timeout: float = WAIT) -> bool:
-    """Poll ``condition`` every 10 ms (the fake source and metrics have no events)."""
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return True
-        pause.wait(0.01)
-    return False
+from tests.waits import WAIT, wait_until
 
 
 def started(h: Harness, *hang: str) -> Daemon:

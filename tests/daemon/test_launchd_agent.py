@@ -19,6 +19,7 @@ import pytest
 
 from ecrd.service.launchd import LOG_FILE, logs_directory, render_plist
 from tests.daemon.conftest import SLOW, WAIT, WEST_HOST, config_yaml
+from tests.process import ecrd as run_ecrd
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -98,13 +99,7 @@ class TestAgentOnABadConfiguration:
         """`ecrd run` as systemd starts it: exit 2, which RestartPreventExitStatus=2 stops at."""
         config_path.write_text(BAD)
 
-        done = subprocess.run(
-            [sys.executable, "-m", "ecrd", "run", "-c", str(config_path)],
-            capture_output=True,
-            text=True,
-            timeout=WAIT * 3,
-            check=False,
-        )
+        done = run_ecrd("run", "-c", str(config_path), timeout=WAIT * 3)
 
         assert 2 == done.returncode
         assert "not a registry host" in done.stderr

@@ -11,6 +11,7 @@ import pytest
 from ecrd.emulator.server import Fault
 from tests.daemon.conftest import (
     EU_HOST,
+    FAST,
     SLOW,
     WEST_HOST,
     config_yaml,
@@ -28,16 +29,10 @@ STOP_SIGNALS = [
 class TestStop:
     @pytest.mark.parametrize("signum", STOP_SIGNALS)
     def test_a_stop_signal_ends_the_daemon_with_exit_0(
-        self, signum, start_daemon, slow_emulator, config_path, outputs
+        self, signum, start_written, slow_emulator, outputs
     ):
         """SIGTERM or SIGINT: daemon_stopping, exit 0 within 2 s, only the outputs left."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
-        daemon = start_daemon(config_path)
-        daemon.wait_for("output_written", path=str(outputs.netrc))
+        daemon = start_written(slow_emulator, WEST_HOST, refresh=SLOW)
 
         code = daemon.stop(signum)
 
@@ -51,12 +46,10 @@ class TestStop:
 
     @pytest.mark.parametrize("signum", STOP_SIGNALS)
     def test_a_stop_in_the_middle_of_a_refresh_is_prompt_and_leaves_the_files(
-        self, signum, start_daemon, fast_emulator, config_path, outputs
+        self, signum, write_config, start_daemon, fast_emulator, config_path, outputs
     ):
         """The endpoint hangs mid-refresh: the daemon still stops within 2 s; files intact."""
-        config_path.write_text(
-            config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
-        )
+        write_config(fast_emulator, WEST_HOST, refresh=FAST)
         daemon = start_daemon(config_path)
         refreshed = daemon.wait_for("token_refreshed")
         daemon.wait_for("refresh_scheduled", since=daemon.index(refreshed) + 1)
@@ -75,13 +68,11 @@ class TestStop:
         } == outputs.directory_listing()
 
     def test_a_stop_during_a_first_round_that_hangs_is_prompt(
-        self, start_daemon, fast_emulator, config_path, outputs
+        self, write_config, start_daemon, fast_emulator, config_path, outputs
     ):
         """The very first call hangs: SIGTERM still ends the daemon within 2 s, exit 0."""
         fast_emulator.inject(Fault(kind="hang", count=None))
-        config_path.write_text(
-            config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
-        )
+        write_config(fast_emulator, WEST_HOST, refresh=FAST)
         daemon = start_daemon(config_path)
         wait_for_fault(fast_emulator, "hang")
 
@@ -93,17 +84,10 @@ class TestStop:
 
 class TestSystemdNotify:
     def test_ready_comes_once_the_first_round_is_written(
-        self, start_daemon, slow_emulator, config_path, outputs, notify_socket
+        self, write_config, start_daemon, slow_emulator, config_path, outputs, notify_socket
     ):
         """READY=1 once both groups are written, STATUS= before it; STOPPING=1 at the end."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url,
-                registries=[WEST_HOST, EU_HOST],
-                outputs=outputs,
-                refresh=SLOW,
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, EU_HOST, refresh=SLOW)
         daemon = start_daemon(config_path, env={"NOTIFY_SOCKET": str(notify_socket.path)})
 
         ready = notify_socket.wait_for("READY=1")
@@ -121,15 +105,11 @@ class TestSystemdNotify:
         assert 1 == len([m for m in notify_socket.messages if m.startswith("READY=1")])
 
     def test_ready_comes_also_when_the_first_round_failed(
-        self, start_daemon, slow_emulator, config_path, outputs, notify_socket
+        self, write_config, start_daemon, slow_emulator, config_path, outputs, notify_socket
     ):
         """Access denied everywhere: READY=1 anyway, its status naming the failing group."""
         slow_emulator.inject(Fault(kind="access_denied", count=None))
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh=SLOW)
         daemon = start_daemon(config_path, env={"NOTIFY_SOCKET": str(notify_socket.path)})
 
         ready = notify_socket.wait_for("READY=1")
@@ -140,12 +120,10 @@ class TestSystemdNotify:
         assert {} == outputs.directory_listing()
 
     def test_status_follows_each_refresh(
-        self, start_daemon, fast_emulator, config_path, outputs, notify_socket
+        self, write_config, start_daemon, fast_emulator, config_path, notify_socket
     ):
         """Every refresh sends a one-line STATUS= summary."""
-        config_path.write_text(
-            config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
-        )
+        write_config(fast_emulator, WEST_HOST, refresh=FAST)
         daemon = start_daemon(config_path, env={"NOTIFY_SOCKET": str(notify_socket.path)})
 
         ready = notify_socket.wait_for("READY=1")
@@ -189,14 +167,10 @@ class TestSystemdNotify:
         assert str(config_path) in notify_socket.messages[rejected_ready]
 
     def test_watchdog_pings_at_half_the_interval(
-        self, start_daemon, slow_emulator, config_path, outputs, notify_socket
+        self, write_config, start_daemon, slow_emulator, config_path, notify_socket
     ):
         """WATCHDOG_USEC=400000: WATCHDOG=1 comes again and again."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh=SLOW)
         start_daemon(
             config_path,
             env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "400000"},
@@ -207,14 +181,10 @@ class TestSystemdNotify:
         assert "WATCHDOG=1" == notify_socket.messages[third]
 
     def test_no_watchdog_pings_for_another_process(
-        self, start_daemon, slow_emulator, config_path, outputs, notify_socket
+        self, write_config, start_daemon, slow_emulator, config_path, notify_socket
     ):
         """WATCHDOG_PID naming another process: no WATCHDOG=1, READY=1 all the same."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh=SLOW)
         daemon = start_daemon(
             config_path,
             env={
@@ -232,17 +202,10 @@ class TestSystemdNotify:
 
 class TestRestart:
     def test_a_restart_with_fresh_tokens_makes_no_call(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, write_config, start_daemon, slow_emulator, config_path, outputs
     ):
         """Stopped and started again: no call; each group scheduled from its recorded expiry."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url,
-                registries=[WEST_HOST, EU_HOST],
-                outputs=outputs,
-                refresh=SLOW,
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, EU_HOST, refresh=SLOW)
         first = start_daemon(config_path)
         refreshed = [first.wait_for("token_refreshed", hosts=[h]) for h in (WEST_HOST, EU_HOST)]
         scheduled = [
@@ -269,18 +232,11 @@ class TestRestart:
         assert 0 == status.returncode, status.stdout
 
     def test_a_restart_with_expired_tokens_refreshes_at_once(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, write_config, start_daemon, slow_emulator, config_path
     ):
         """A token recorded as expired is fetched again at start, not scheduled later."""
         slow_emulator.token_lifetime = timedelta(seconds=1)
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url,
-                registries=[WEST_HOST],
-                outputs=outputs,
-                refresh={**SLOW, "min_interval": "10m"},
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh={**SLOW, "min_interval": "10m"})
         first = start_daemon(config_path)
         refreshed = first.wait_for("token_refreshed")
         first.wait_for("refresh_scheduled", since=first.index(refreshed) + 1)

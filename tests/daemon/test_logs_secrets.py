@@ -17,6 +17,7 @@ from tests.daemon.conftest import (
     EAST_HOST,
     EU,
     EU_HOST,
+    FAST,
     SHORT_LIFETIME,
     STOP_SECONDS,
     WAIT,
@@ -79,11 +80,9 @@ class TestLogFormat:
         for event in daemon.find("token_refreshed") + daemon.find("refresh_scheduled"):
             parse_time(event.get("expires_at") or event["at"])
 
-    def test_a_console_format_on_a_tty(self, fast_emulator, config_path, outputs):
+    def test_a_console_format_on_a_tty(self, fast_emulator, config_path, write_config):
         """With stderr on a terminal the events are readable lines, not JSON."""
-        config_path.write_text(
-            config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
-        )
+        write_config(fast_emulator, WEST_HOST, refresh=FAST)
         controller, terminal = pty.openpty()
         proc = subprocess.Popen(
             [sys.executable, "-m", "ecrd", "run", "-c", str(config_path)],
@@ -123,13 +122,11 @@ class TestLogFormat:
         assert any("token_refreshed" in line and WEST_HOST in line for line in lines)
 
     def test_log_level_warning_keeps_only_warnings_and_errors(
-        self, start_daemon, fast_emulator, config_path, outputs
+        self, write_config, start_daemon, fast_emulator, config_path
     ):
         """--log-level warning: refresh_failed is printed, info and debug events are not."""
         fast_emulator.inject(Fault(kind="access_denied", count=None))
-        config_path.write_text(
-            config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
-        )
+        write_config(fast_emulator, WEST_HOST, refresh=FAST)
         daemon = start_daemon(config_path, log_args=("--log-level", "warning"))
 
         daemon.wait_for("refresh_failed", count=2)

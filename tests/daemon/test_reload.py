@@ -15,6 +15,7 @@ from tests.daemon.conftest import (
     EAST,
     EAST_HOST,
     EU_HOST,
+    FAST,
     SLOW,
     WEST,
     WEST2,
@@ -224,7 +225,7 @@ class TestHowTheFileChanges:
         assert 2 == len(slow_emulator.calls(api="ecr"))
 
     def test_a_file_deleted_then_created_again_applies(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, write_config, start_daemon, slow_emulator, config_path, outputs
     ):
         """Deleted: rejected, the last good configuration runs on; created again: applied."""
         daemon = start_settled(start_daemon, slow_emulator, config_path, outputs, WEST_HOST)
@@ -233,14 +234,7 @@ class TestHowTheFileChanges:
         config_path.unlink()
         rejected = daemon.wait_for("config_rejected", since=mark)
         status_while_deleted = ecrd_status("--output", "json")
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url,
-                registries=[WEST_HOST, EAST_HOST],
-                outputs=outputs,
-                refresh=SLOW,
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, EAST_HOST, refresh=SLOW)
         daemon.wait_for("config_reloaded", since=mark)
         settle(daemon, outputs, EAST_HOST, since=mark)
         status_after = ecrd_status("--output", "json")
@@ -305,15 +299,13 @@ class TestHowTheFileChanges:
         assert 2 == len(slow_emulator.calls(api="ecr"))
 
     def test_its_own_reads_of_the_file_set_off_no_reload(
-        self, start_daemon, fast_emulator, config_path, outputs
+        self, write_config, start_daemon, fast_emulator, config_path
     ):
         """One SIGHUP, one read; the read itself is no change, so no reload follows it.
 
         A refresh a second and a half later proves the time passed.
         """
-        config_path.write_text(
-            config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
-        )
+        write_config(fast_emulator, WEST_HOST, refresh=FAST)
         daemon = start_daemon(config_path)
         daemon.wait_for("token_refreshed")
         mark = daemon.mark()
@@ -341,7 +333,7 @@ class TestHowTheFileChanges:
 
 class TestInvalidConfiguration:
     def test_an_invalid_file_is_rejected_with_its_position_and_the_old_one_runs_on(
-        self, start_daemon, fast_emulator, config_path, outputs
+        self, write_config, start_daemon, fast_emulator, config_path, outputs
     ):
         """An unknown key: config_rejected names FILE:2:3; refreshes go on; a fix applies."""
         good = config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
@@ -357,11 +349,7 @@ class TestInvalidConfiguration:
         table = ecrd_status()
         as_json = ecrd_status("--output", "json")
         fixed = daemon.mark()
-        config_path.write_text(
-            config_yaml(
-                endpoint=fast_emulator.url, registries=[WEST_HOST, EAST_HOST], outputs=outputs
-            )
-        )
+        write_config(fast_emulator, WEST_HOST, EAST_HOST, refresh=FAST)
         daemon.wait_for("config_reloaded", since=fixed)
         settle(daemon, outputs, EAST_HOST, since=fixed)
         after = ecrd_status("--output", "json")
@@ -377,7 +365,7 @@ class TestInvalidConfiguration:
         assert sorted([WEST_HOST, EAST_HOST]) == sorted(outputs.auths())
 
     def test_an_empty_file_seen_mid_save_is_rejected_then_the_whole_file_applies(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, write_config, start_daemon, slow_emulator, config_path, outputs
     ):
         """A save caught half-way (empty file) is rejected; the complete file then applies."""
         daemon = start_settled(start_daemon, slow_emulator, config_path, outputs, WEST_HOST)
@@ -385,14 +373,7 @@ class TestInvalidConfiguration:
 
         config_path.write_text("")
         daemon.wait_for("config_rejected", since=mark)
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url,
-                registries=[WEST_HOST, EAST_HOST],
-                outputs=outputs,
-                refresh=SLOW,
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, EAST_HOST, refresh=SLOW)
         daemon.wait_for("config_reloaded", since=mark)
         settle(daemon, outputs, EAST_HOST, since=mark)
 
@@ -402,7 +383,7 @@ class TestInvalidConfiguration:
 
 class TestDifferenceApplied:
     def test_a_removed_registry_leaves_the_outputs_and_foreign_entries_stay(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, write_config, start_daemon, slow_emulator, config_path, outputs
     ):
         """eu-west-1 removed: its entries leave both files at once; ghcr.io and example.com stay."""
         daemon = start_settled(
@@ -410,11 +391,7 @@ class TestDifferenceApplied:
         )
         mark = daemon.mark()
 
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh=SLOW)
         reloaded = daemon.wait_for("config_reloaded", since=mark)
         docker = daemon.wait_for("output_written", since=mark, path=str(outputs.docker))
         netrc = daemon.wait_for("output_written", since=mark, path=str(outputs.netrc))
@@ -489,22 +466,16 @@ class TestDifferenceApplied:
         assert 2 == len(slow_emulator.calls(api="ecr"))
 
     def test_unchanged_groups_keep_their_schedule_and_make_no_call(
-        self, start_daemon, fast_emulator, config_path, outputs
+        self, write_config, start_daemon, fast_emulator, config_path
     ):
         """Adding us-east-2 neither calls for us-west-2 nor moves its next refresh."""
-        config_path.write_text(
-            config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
-        )
+        write_config(fast_emulator, WEST_HOST, refresh=FAST)
         daemon = start_daemon(config_path)
         refreshed = daemon.wait_for("token_refreshed", hosts=[WEST_HOST])
         scheduled = daemon.wait_for("refresh_scheduled", since=daemon.index(refreshed) + 1)
         mark = daemon.mark()
 
-        config_path.write_text(
-            config_yaml(
-                endpoint=fast_emulator.url, registries=[WEST_HOST, EAST_HOST], outputs=outputs
-            )
-        )
+        write_config(fast_emulator, WEST_HOST, EAST_HOST, refresh=FAST)
         daemon.wait_for("config_reloaded", since=mark)
         daemon.wait_for("token_refreshed", since=mark, hosts=[EAST_HOST])
         west_next = daemon.wait_for("token_refreshed", since=mark, hosts=[WEST_HOST])
@@ -517,27 +488,16 @@ class TestDifferenceApplied:
         assert parse_time(scheduled["at"]) <= west_calls[1].at
 
     def test_a_group_changed_while_its_fetch_hangs_is_fetched_again_after_it(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, write_config, start_daemon, slow_emulator, config_path, outputs
     ):
         """A registry joins us-west-2 while its call hangs: once it answers, both are fetched."""
         slow_emulator.inject(Fault(kind="hang", count=None))
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh=SLOW)
         daemon = start_daemon(config_path)
         slow_emulator.wait_for_calls(1, api="ecr")
         mark = daemon.mark()
 
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url,
-                registries=[WEST_HOST, WEST2_HOST],
-                outputs=outputs,
-                refresh=SLOW,
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, WEST2_HOST, refresh=SLOW)
         reloaded = daemon.wait_for("config_reloaded", since=mark)
         slow_emulator.clear_faults()
         daemon.wait_for("token_refreshed", since=mark, hosts=[WEST_HOST, WEST2_HOST], count=2)

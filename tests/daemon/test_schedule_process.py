@@ -23,7 +23,6 @@ from tests.daemon.conftest import (
     SLOW,
     WEST,
     WEST_HOST,
-    config_yaml,
     holding,
     parse_time,
     wait_for_fault,
@@ -40,18 +39,11 @@ def docker_auth(password: str) -> str:
 
 class TestRefreshAheadOfExpiry:
     def test_each_refresh_comes_before_expiry_less_before_expiry(
-        self, start_daemon, config_path, outputs
+        self, write_config, start_daemon, config_path, outputs
     ):
         """A 3 s token is fetched again 1.5 s before it expires, and written."""
         with Emulator(token_lifetime=timedelta(seconds=3)) as emulator:
-            config_path.write_text(
-                config_yaml(
-                    endpoint=emulator.url,
-                    registries=[WEST_HOST],
-                    outputs=outputs,
-                    refresh={**FAST, "before_expiry": "1.5"},
-                )
-            )
+            write_config(emulator, WEST_HOST, refresh={**FAST, "before_expiry": "1.5"})
             daemon = start_daemon(config_path)
             refreshed = [
                 daemon.wait_for("token_refreshed", hosts=[WEST_HOST], count=n) for n in (1, 2)
@@ -74,13 +66,11 @@ class TestRefreshAheadOfExpiry:
         assert [False, False] == [s["restored"] for s in scheduled]
 
     def test_a_token_already_expired_is_a_failed_attempt_retried_with_backoff(
-        self, start_daemon, fast_emulator, config_path, outputs
+        self, write_config, start_daemon, fast_emulator, config_path, outputs
     ):
         """A token already expired when issued: refresh_failed, nothing written, retried later."""
         fast_emulator.inject(Fault(kind="past_expiry", count=None))
-        config_path.write_text(
-            config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
-        )
+        write_config(fast_emulator, WEST_HOST, refresh=FAST)
         daemon = start_daemon(config_path)
 
         failed = [daemon.wait_for("refresh_failed", count=n) for n in (1, 2)]
@@ -96,14 +86,10 @@ class TestRefreshAheadOfExpiry:
 
 class TestBackoffAndRecovery:
     def test_failures_back_off_keep_the_written_files_and_recover(
-        self, start_daemon, fast_emulator, config_path, outputs
+        self, start_written, fast_emulator, outputs
     ):
         """Retries come after 0.5 s, then 1 s (capped); files stay as they were; then recovery."""
-        config_path.write_text(
-            config_yaml(endpoint=fast_emulator.url, registries=[WEST_HOST], outputs=outputs)
-        )
-        daemon = start_daemon(config_path)
-        daemon.wait_for("output_written", path=str(outputs.docker))
+        daemon = start_written(fast_emulator, WEST_HOST, refresh=FAST, written=outputs.docker)
         fast_emulator.inject(Fault(kind="access_denied", count=None))
 
         first = daemon.wait_for("refresh_failed")
@@ -136,17 +122,12 @@ class TestBackoffAndRecovery:
         assert docker_before != outputs.docker.read_bytes()
 
     def test_a_retry_due_at_once_is_not_lost(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, write_config, start_daemon, slow_emulator, config_path
     ):
         """retry_initial 0: each retry is due as its failed job ends, and still runs."""
         slow_emulator.inject(Fault(kind="access_denied", count=2))
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url,
-                registries=[WEST_HOST],
-                outputs=outputs,
-                refresh={**SLOW, "retry_initial": "0", "retry_max": "0"},
-            )
+        write_config(
+            slow_emulator, WEST_HOST, refresh={**SLOW, "retry_initial": "0", "retry_max": "0"}
         )
         daemon = start_daemon(config_path)
 
@@ -158,19 +139,13 @@ class TestBackoffAndRecovery:
         ]
         assert [] == daemon.stray
 
-    def test_an_endpoint_stopped_then_started_again_is_used_again(
-        self, start_daemon, config_path, outputs
-    ):
+    def test_an_endpoint_stopped_then_started_again_is_used_again(self, start_written, outputs):
         """While the endpoint is down refreshes fail and files stay; once it is back, refreshed."""
         first = Emulator(token_lifetime=SHORT_LIFETIME)
         first.start()
         second = Emulator(port=first.port, token_lifetime=SHORT_LIFETIME)
         try:
-            config_path.write_text(
-                config_yaml(endpoint=first.url, registries=[WEST_HOST], outputs=outputs)
-            )
-            daemon = start_daemon(config_path)
-            daemon.wait_for("output_written", path=str(outputs.docker))
+            daemon = start_written(first, WEST_HOST, refresh=FAST, written=outputs.docker)
             first.stop()
             mark = daemon.mark()
             failed = daemon.wait_for("refresh_failed", since=mark)
@@ -194,15 +169,11 @@ class TestBackoffAndRecovery:
 
 class TestGroupsAreIndependent:
     def test_a_region_hanging_from_the_start_does_not_delay_another(
-        self, start_daemon, fast_emulator, config_path, outputs
+        self, write_config, start_daemon, fast_emulator, config_path, outputs
     ):
         """eu-west-1 hangs in the first round; us-west-2 is still refreshed, again and again."""
         fast_emulator.inject(Fault(kind="hang", count=None, region="eu-west-1"))
-        config_path.write_text(
-            config_yaml(
-                endpoint=fast_emulator.url, registries=[WEST_HOST, EU_HOST], outputs=outputs
-            )
-        )
+        write_config(fast_emulator, WEST_HOST, EU_HOST, refresh=FAST)
         daemon = start_daemon(config_path)
 
         daemon.wait_for("token_refreshed", hosts=[WEST_HOST], count=2)
@@ -219,14 +190,10 @@ class TestGroupsAreIndependent:
         assert [WEST_HOST, EU_HOST] == sorted(outputs.auths())
 
     def test_a_region_that_starts_hanging_later_does_not_delay_another(
-        self, start_daemon, fast_emulator, config_path, outputs
+        self, write_config, start_daemon, fast_emulator, config_path
     ):
         """After both groups are written, eu-west-1 hangs; us-west-2 keeps being refreshed."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=fast_emulator.url, registries=[WEST_HOST, EU_HOST], outputs=outputs
-            )
-        )
+        write_config(fast_emulator, WEST_HOST, EU_HOST, refresh=FAST)
         daemon = start_daemon(config_path)
         daemon.wait_for("token_refreshed", hosts=[EU_HOST])
         fast_emulator.inject(Fault(kind="hang", count=None, region="eu-west-1"))
@@ -246,7 +213,7 @@ class TestOverdueRefresh:
         reason=f"libfaketime is missing ({FAKETIME}): apt-get install -y faketime",
     )
     def test_a_wall_clock_jump_runs_the_overdue_refresh_at_once_and_once(
-        self, tmp_path, start_daemon, config_path, outputs
+        self, tmp_path, write_config, start_daemon, config_path
     ):
         """The clock jumps a day (a laptop waking up): the overdue refresh runs now, once.
 
@@ -267,11 +234,7 @@ class TestOverdueRefresh:
             "FAKETIME_DONT_FAKE_MONOTONIC": "1",
         }
         with Emulator(token_lifetime=LONG_LIFETIME, clock=clock) as emulator:
-            config_path.write_text(
-                config_yaml(
-                    endpoint=emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-                )
-            )
+            write_config(emulator, WEST_HOST, refresh=SLOW)
             daemon = start_daemon(config_path, launcher=["0.2"], env=env)
             first = daemon.wait_for("token_refreshed")
             regular = daemon.wait_for("refresh_scheduled", since=daemon.index(first) + 1)

@@ -23,9 +23,9 @@ from tests.daemon.conftest import (
     STOP_SECONDS,
     WAIT,
     WEST_HOST,
-    config_yaml,
     holding,
 )
+from tests.process import ecrd
 
 needs_mounts = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None,
@@ -43,7 +43,7 @@ FULL_STATE = (
 @needs_mounts
 class TestFullStateFileSystem:
     def test_ecrd_run_starts_writes_the_outputs_and_saves_the_state_once_space_is_back(
-        self, tmp_path, start_daemon, slow_emulator, config_path, outputs
+        self, tmp_path, write_config, start_daemon, slow_emulator, config_path, outputs
     ):
         """A full state file system at start: the outputs are written, the daemon runs on.
 
@@ -52,11 +52,7 @@ class TestFullStateFileSystem:
         """
         state = tmp_path / "state"
         state.mkdir()
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh=SLOW)
         daemon = start_daemon(
             config_path,
             env={"STATE_DIRECTORY": str(state)},
@@ -83,14 +79,7 @@ class TestFullStateFileSystem:
 
         (seen / "filler").unlink()
         mark = daemon.mark()
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url,
-                registries=[WEST_HOST, EU_HOST],
-                outputs=outputs,
-                refresh=SLOW,
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, EU_HOST, refresh=SLOW)
         # Scheduled by the reload, then again after its round (outputs and state written).
         daemon.wait_for("refresh_scheduled", since=mark, count=2, where=holding(EU_HOST))
         saved = json.loads(next(seen.glob("configs/*/state.json")).read_text())
@@ -155,20 +144,14 @@ ODD_FILES = [
 class TestConfigurationNotARegularFile:
     @pytest.mark.parametrize("odd", ODD_FILES)
     def test_swapped_in_while_running_it_is_rejected_and_a_stop_stays_prompt(
-        self, odd, start_daemon, slow_emulator, config_path, outputs
+        self, odd, start_written, slow_emulator, config_path, outputs
     ):
         """A FIFO or a link to /dev/zero renamed over the configuration: config_rejected.
 
         The daemon neither blocks opening it nor reads it; SIGTERM still ends it with exit
         0 within two seconds.
         """
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url, registries=[WEST_HOST], outputs=outputs, refresh=SLOW
-            )
-        )
-        daemon = start_daemon(config_path)
-        daemon.wait_for("output_written", path=str(outputs.docker))
+        daemon = start_written(slow_emulator, WEST_HOST, refresh=SLOW, written=outputs.docker)
         mark = daemon.mark()
         make, kind = odd
 
@@ -189,13 +172,7 @@ class TestConfigurationNotARegularFile:
         make, kind = odd
         make(config_path)
 
-        proc = subprocess.run(
-            [sys.executable, "-m", "ecrd", command, "-c", str(config_path)],
-            capture_output=True,
-            text=True,
-            timeout=WAIT,
-            check=False,
-        )
+        proc = ecrd(command, "-c", str(config_path), timeout=WAIT)
 
         assert (2, f"it is {kind}, not a regular file") == (
             proc.returncode,

@@ -23,9 +23,7 @@ from tests.daemon.conftest import (
     SLOW,
     WEST,
     WEST_HOST,
-    config_yaml,
     ecrd_status,
-    holding,
     parse_time,
 )
 
@@ -103,20 +101,10 @@ class TestStatusCommand:
         ) == done.stderr.splitlines()[-1]
 
     def test_fresh_hosts_exit_0_as_a_table_and_as_json(
-        self, start_daemon, slow_emulator, config_path, outputs
+        self, start_written, slow_emulator, config_path, outputs
     ):
         """While the daemon runs: its pid, a row per host, the documented JSON, exit 0, no secret."""
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url,
-                registries=[WEST_HOST, EU_HOST],
-                outputs=outputs,
-                refresh=SLOW,
-            )
-        )
-        daemon = start_daemon(config_path)
-        for host in (WEST_HOST, EU_HOST):
-            daemon.wait_for("output_written", path=str(outputs.netrc), where=holding(host))
+        daemon = start_written(slow_emulator, WEST_HOST, EU_HOST, refresh=SLOW)
 
         table = ecrd_status()
         as_json = ecrd_status("--output", "json")
@@ -149,20 +137,11 @@ class TestStatusCommand:
         assert [] == [a for a in secrets if a in table.stdout + as_json.stdout]
 
     def test_a_host_whose_last_refresh_failed_is_failing_while_its_token_is_valid(
-        self, start_daemon, config_path, outputs
+        self, start_written
     ):
         """Its token has an hour left, but the last refresh failed: exit 1, the error shown."""
         with Emulator(token_lifetime=LONG_LIFETIME) as emulator:
-            config_path.write_text(
-                config_yaml(
-                    endpoint=emulator.url,
-                    registries=[WEST_HOST],
-                    outputs=outputs,
-                    refresh=EVERY_SECOND,
-                )
-            )
-            daemon = start_daemon(config_path)
-            daemon.wait_for("output_written", path=str(outputs.netrc))
+            daemon = start_written(emulator, WEST_HOST, refresh=EVERY_SECOND)
             emulator.inject(Fault(kind="access_denied", count=None))
             failed = daemon.wait_for("refresh_failed")
             daemon.wait_for("refresh_scheduled", since=daemon.index(failed) + 1)
@@ -178,17 +157,12 @@ class TestStatusCommand:
         assert 1 == table.stdout.count(failed["error"])
         assert f"error: {failed['error']}" in table.stdout.splitlines()
 
-    def test_an_expired_host_exits_1(self, start_daemon, slow_emulator, config_path, outputs):
+    def test_an_expired_host_exits_1(
+        self, write_config, start_daemon, slow_emulator, config_path, outputs
+    ):
         """A token that expired (here: issued for one second, never refreshed) exits 1."""
         slow_emulator.token_lifetime = timedelta(seconds=1)
-        config_path.write_text(
-            config_yaml(
-                endpoint=slow_emulator.url,
-                registries=[WEST_HOST],
-                outputs=outputs,
-                refresh={**SLOW, "min_interval": "10m"},
-            )
-        )
+        write_config(slow_emulator, WEST_HOST, refresh={**SLOW, "min_interval": "10m"})
         daemon = start_daemon(config_path)
         refreshed = daemon.wait_for("token_refreshed")
         daemon.wait_for("output_written", path=str(outputs.netrc))

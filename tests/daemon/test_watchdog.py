@@ -9,18 +9,7 @@ from datetime import datetime, timedelta, timezone
 from ecrd.daemon.lifecycle import Daemon
 from tests.daemon.harness import EU, EU_HOST, WEST, WEST_HOST, Harness, config_text
 from tests.fakes import RecordingNotifier
-
-WAIT = 10.0
-
-
-def wait_until(condition, timeout: float = WAIT) -> bool:
-    """Poll ``condition`` every 10 ms (for what has no event to wait on)."""
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return True
-        pause.wait(0.01)
-    return False
+from tests.waits import WAIT, wait_until
 
 
 def test_pings_go_on_while_a_group_hangs_and_stop_when_the_scheduler_is_stuck(tmp_path):

@@ -16,6 +16,7 @@ from ecrd.emulator.server import Emulator
 from ecrd.errors import TokenError
 from tests.aws import SilentEndpoint, hung_credential_process, write_aws_config
 from tests.ecr.groups import attempt_threads, group_of, registry, warm
+from tests.waits import wait_until
 
 if TYPE_CHECKING:
     import botocore.session
@@ -34,15 +35,6 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_until(condition, *, timeout: float = 10):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 @pytest.fixture
