@@ -318,8 +318,10 @@ def _record(
             if host in failures:
                 entry.last_error, entry.error_code = str(failures[host]), failures[host].code
             else:
+                # A login written again from memory is recorded too: its entry may be
+                # missing (a round whose state could not be saved).
+                entry.expires_at = logins[host].expires_at
                 if group.key in fresh:
-                    entry.expires_at = logins[host].expires_at
                     entry.refreshed_at = now
                 entry.outputs = [p for p, hs in hosts_by_output.items() if host in hs]
                 verdict = host_verdict(problems, host=host, outputs=entry.outputs)

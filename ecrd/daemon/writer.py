@@ -4,7 +4,12 @@ A round is written for the groups fetched that are still configured (a reload ma
 changed or removed a group while it was fetched), as they are configured now. Each group
 written then gets its next attempt: ahead of expiry, after a failure with backoff, or at
 once when a reload changed it while it was fetched. The schedule is recorded for
-`ecrd status`, and the groups waiting to be gathered into a round are woken. Both the jobs'
+`ecrd status`, and the groups waiting to be gathered into a round are woken.
+
+A round whose state could not be saved (a full file system) leaves the state and the tokens
+file behind the outputs: the next round then writes every group whose login is held, not
+only its own, so that no host waits for its own group's next refresh (hours away) to be
+back in `ecrd status` and in what `docker-credential-ecrd` and the kubelet provider read. Both the jobs'
 rounds (``Rounds.attempt``) and `ecrd refresh` beside the daemon (``Rounds.refresh_now``)
 write through here.
 """
@@ -15,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ecrd.errors import EcrdError
 from ecrd.logs import get_logger
+from ecrd.problems import STATE_FAILED
 from ecrd.refresh_round import RoundResult, apply_round
 
 if TYPE_CHECKING:
@@ -55,6 +61,7 @@ class RoundWriter:
         self._reports = reports
         self._gathering = gathering
         self._clock = clock
+        self._state_behind = False  # the last round's state was not saved
 
     def write_fetched(
         self,
@@ -93,6 +100,9 @@ class RoundWriter:
         fresh: Iterable[GroupKey],
     ) -> RoundResult | None:
         """One round of ``groups`` (``fresh``: those just fetched); None when not written."""
+        if self._state_behind:
+            groups, fetched = self._with_held(config, groups, fetched)
+        self._state_behind = True  # until a round says its state was saved
         try:
             result = apply_round(
                 config=config,
@@ -108,5 +118,18 @@ class RoundWriter:
         except Exception:  # a bug, with its traceback: the group is retried, not dropped
             log.exception("round_failed")
             return None
+        self._state_behind = any(p.code == STATE_FAILED for p in result.problems)
         self._reports.round_written(config, result)
         return result
+
+    def _with_held(
+        self, config: Config, groups: Sequence[Group], fetched: Mapping[GroupKey, Fetched]
+    ) -> tuple[list[Group], dict[GroupKey, Fetched]]:
+        """``groups`` and every other configured group whose login is held, with it."""
+        groups, fetched = list(groups), dict(fetched)
+        for group in config.groups():
+            held = self._runs.credentials(group.key)
+            if group.key not in fetched and held is not None:
+                groups.append(group)
+                fetched[group.key] = held
+        return groups, fetched
