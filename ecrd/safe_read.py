@@ -42,6 +42,11 @@ _KINDS = (
 )
 
 
+def kind_of(mode: int) -> str | None:
+    """What a file that is not a regular file is (``None`` for a regular file)."""
+    return next((name for test, name in _KINDS if test(mode)), None)
+
+
 def trusted_link(info: os.stat_result) -> bool:
     """Whether ecrd follows the symlink ``info`` describes (``lstat``): owned by root or by us.
 
@@ -202,7 +207,7 @@ def _check_link_owner(path: str, name: str, info: os.stat_result) -> None:
 
 
 def _refuse(path: str, info: os.stat_result, *, limit: int) -> None:
-    kind = next((text for test, text in _KINDS if test(info.st_mode)), None)
+    kind = kind_of(info.st_mode)
     if kind is not None:
         msg = f"cannot read {path}: it is {kind}, not a regular file; it was not read"
         raise RefusedFileError(msg)

@@ -16,8 +16,8 @@ import stat
 from pathlib import Path
 
 from ecrd.errors import FileError
-from ecrd.files.messages import failed, hostile_link, kind_of, not_regular, too_large
-from ecrd.safe_read import MAX_LINKS, trusted_link
+from ecrd.files.messages import failed, hostile_link, not_regular, too_large
+from ecrd.safe_read import MAX_LINKS, kind_of, trusted_link
 
 
 def resolve(path: Path, *, action: str) -> Path:

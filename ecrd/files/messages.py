@@ -40,14 +40,6 @@ _ADVICE = {
     errno.ENAMETOOLONG: "choose a shorter path",
 }
 
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
 
 def failed(exc: OSError, action: str, path: Path, culprit: Path) -> FileError:
     """The ``FileError`` for ``exc``: its message (see ``describe``), the errno's name as code."""
@@ -79,11 +71,6 @@ def describe(exc: OSError, action: str, path: Path, culprit: Path) -> str:
         reason = "it is a directory"
     advice = _ADVICE.get(code, "check the path and try again")
     return f"cannot {action} {path}: {reason[0].lower()}{reason[1:]}; {advice}"
-
-
-def kind_of(mode: int) -> str | None:
-    """What a file that is not a regular file is (``None`` for a regular file)."""
-    return next((name for test, name in _KINDS if test(mode)), None)
 
 
 def not_regular(action: str, path: Path, kind: str) -> str:

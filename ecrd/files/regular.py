@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from ecrd.errors import FileError
 from ecrd.files.links import refuse_kind
-from ecrd.files.messages import kind_of, too_large
+from ecrd.files.messages import too_large
+from ecrd.safe_read import kind_of
 
 if TYPE_CHECKING:
     from pathlib import Path
