@@ -8,7 +8,7 @@ being written: the caller writes the metrics after the outputs, and nothing here
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ecrd.errors import EcrdError
 from ecrd.logs import get_logger
@@ -16,7 +16,6 @@ from ecrd.logs import get_logger
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ecrd.daemon.seams import MetricsSink
     from ecrd.state import StateStore
     from ecrd.state_model import State
 
@@ -25,10 +24,22 @@ log = get_logger("ecrd")
 _UNKNOWN = object()
 
 
+class Textfile(Protocol):
+    """What writes the metrics as a textfile (``ecrd.metrics.Metrics``)."""
+
+    def write_textfile(self, path: Path) -> None:
+        """Write the metrics to ``path``.
+
+        Raises:
+            EcrdError: the file could not be written.
+        """
+        ...
+
+
 class TextfileWriter:
     """Writes ``metrics`` to the configured textfile and records the outcome in ``store``."""
 
-    def __init__(self, *, metrics: MetricsSink, store: StateStore) -> None:
+    def __init__(self, *, metrics: Textfile, store: StateStore) -> None:
         self._metrics = metrics
         self._store = store
         self._lock = threading.Lock()
