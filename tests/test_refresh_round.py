@@ -316,6 +316,34 @@ class TestApplyRound:
         assert ["error"] == [e["log_level"] for e in daemon if e["event"] == "refresh_failed"]
         assert ["info"] == [e["log_level"] for e in one_shot if e["event"] == "refresh_failed"]
 
+    def test_a_readable_output_is_logged_once_under_its_own_name(self, paths):
+        """A docker file others may read: one output_readable_by_others, at info for refresh."""
+        paths["docker"].parent.mkdir()
+        paths["docker"].write_text("{}")
+        paths["docker"].chmod(0o644)
+        config = make_config(paths, EAST)
+        (group,) = config.groups()
+        fake = FakeTokenSource(clock=lambda: NOW)
+
+        with capture_logs() as daemon:
+            apply_round(
+                config=config,
+                store=StateStore(paths["state"]),
+                groups=[group],
+                fetched={group.key: fake.fetch(group)},
+                fresh=[group.key],
+                now=NOW,
+            )
+        with capture_logs() as one_shot:
+            refresh(paths, fake, EAST)
+
+        readable = "output_readable_by_others"
+        assert [("warning", str(paths["docker"]))] == [
+            (e["log_level"], e["path"]) for e in daemon if e["event"] == readable
+        ]
+        assert ["info"] == [e["log_level"] for e in one_shot if e["event"] == readable]
+        assert [] == [e for e in daemon + one_shot if e["event"] == "output_shadowed"]
+
 
 class TestPrivateTmp:
     @pytest.mark.parametrize("invocation", ["0123abcd", None])

@@ -17,7 +17,16 @@ from ecrd.config.model import OUTPUT_TYPES, OutputSpec
 from ecrd.errors import OutputError
 from ecrd.logs import get_logger
 from ecrd.outputs.writers import build_outputs
-from ecrd.problems import NOT_READ, OUTPUT_FAILED, PRIVATE_TMP, Problem, unique
+from ecrd.problems import (
+    MODE_KEPT,
+    NOT_ERASED,
+    NOT_READ,
+    OUTPUT_FAILED,
+    PRIVATE_TMP,
+    Code,
+    Problem,
+    unique,
+)
 from ecrd.state_model import OwnedEntries
 
 if TYPE_CHECKING:
@@ -32,6 +41,12 @@ log = get_logger("ecrd")
 
 # What systemd's PrivateTmp= replaces with a directory only the unit sees.
 _PRIVATE_TMP = ("/tmp", "/var/tmp")  # noqa: S108 - the paths are compared, never written
+# The log event of a writer's problem; any other is a shadowed entry.
+_EVENTS: dict[Code, str] = {
+    NOT_READ: "credentials_not_stored",
+    NOT_ERASED: "credentials_not_erased",
+    MODE_KEPT: "output_readable_by_others",
+}
 
 
 @dataclass(frozen=True)
@@ -160,7 +175,7 @@ def _log_result(result: WriteResult, warning: Callable[..., object]) -> None:
     path = str(result.path)
     for problem in result.problems:
         # A login its clients do not read is the host's failure; the rest are warnings.
-        event = "credentials_not_stored" if problem.code == NOT_READ else "output_shadowed"
+        event = _EVENTS.get(problem.code, "output_shadowed")
         host = {} if problem.host is None else {"host": problem.host}
         warning(event, path=path, **host, message=problem.message)
     if result.stored:

@@ -12,7 +12,6 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from ecrd.logs import get_logger
 from ecrd.outputs import _docker_json as docker_json
 from ecrd.outputs._update import update_output
 from ecrd.outputs.helpers import DEFAULT_TIMEOUT, PREFIX, CredentialHelper, HelperError
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from ecrd.config.model import OutputSpec
     from ecrd.secret import Credentials
 
-_log = get_logger()
 
 _T = TypeVar("_T")
 
@@ -98,7 +96,6 @@ class DockerOutput:
         problems = list(plan.problems)
         exposed = _readable_by_others(path) if plan.auths else None
         if exposed is not None:
-            _log.warning("output_readable_by_others", path=str(path), mode=f"{exposed:04o}")
             message = (
                 f"{path} is readable by other users (mode {exposed:04o}) and holds registry "
                 f"passwords; ecrd kept its mode: run chmod go-rwx {path} unless others must read it"
