@@ -9,7 +9,7 @@ host, path and code instead of matching message texts. The module imports nothin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
@@ -34,9 +34,7 @@ Code = Literal[
     "StateFailed",
     "Warning",
 ]
-CODES: Final[frozenset[Code]] = frozenset(
-    (NOT_READ, OUTPUT_FAILED, NOT_ERASED, SHADOWED, MODE_KEPT, PRIVATE_TMP, STATE_FAILED, WARNING)
-)
+CODES: Final[frozenset[Code]] = frozenset(get_args(Code))
 FAILING: Final[frozenset[Code]] = frozenset((NOT_READ, OUTPUT_FAILED))
 
 
