@@ -42,6 +42,16 @@ _KINDS = (
 )
 
 
+def read_capped(fd: int, limit: int) -> bytes:
+    """What ``fd`` holds, up to ``limit`` + 1 bytes: more than ``limit`` means it is larger."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def kind_of(mode: int) -> str | None:
     """What a file that is not a regular file is (``None`` for a regular file)."""
     return next((name for test, name in _KINDS if test(mode)), None)
@@ -177,19 +187,16 @@ def _read_checked(
         if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
             return None
         _refuse(path, opened, limit=limit)
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:  # it grew while read
-                _refuse(path, os.fstat(fd), limit=limit)
-                raise RefusedFileError(_too_large(path, size, limit))
-        return b"".join(chunks)
+        data = read_capped(fd, limit)
+        if len(data) > limit:  # it grew while read
+            _refuse(path, os.fstat(fd), limit=limit)
     except OSError as exc:
         raise RefusedFileError(_describe(path, exc)) from None
     finally:
         os.close(fd)
+    if len(data) > limit:
+        raise RefusedFileError(_too_large(path, len(data), limit))
+    return data
 
 
 def _directory_flags() -> int:

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 from ecrd.errors import FileError
 from ecrd.files import swap
 from ecrd.files.links import refuse_kind, resolve
-from ecrd.files.messages import failed
+from ecrd.files.messages import failed, too_large
 from ecrd.files.temps import TempFile, create_temp, remove_stale_temps
 from ecrd.logs import get_logger
+from ecrd.safe_read import read_capped
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -222,17 +223,14 @@ def _read(path: Path, target: Path, *, keep: bool = False) -> _Read:
 def _read_fd(path: Path, fd: int) -> bytes:
     """Everything ``fd`` holds, having checked (again, on the open file) what it is."""
     refuse_kind(path, os.fstat(fd), action="read", limit=MAX_SIZE)
-    chunks: list[bytes] = []
-    size = 0
     try:
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_SIZE:  # it grew while read
-                refuse_kind(path, os.fstat(fd), action="read", limit=MAX_SIZE)
+        data = read_capped(fd, MAX_SIZE)
     except OSError as exc:
         raise failed(exc, "read", path, path) from exc
-    return b"".join(chunks)
+    if len(data) > MAX_SIZE:  # it grew while read
+        msg = too_large("read", path, len(data), MAX_SIZE)
+        raise FileError(msg, path=path, code="too_large")
+    return data
 
 
 def _swap_in(path: Path, target: Path, temp: TempFile, current: _Read) -> bool:

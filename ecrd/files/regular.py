@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ecrd.errors import FileError
 from ecrd.files.links import refuse_kind
 from ecrd.files.messages import too_large
-from ecrd.safe_read import kind_of
+from ecrd.safe_read import kind_of, read_capped
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,15 +49,11 @@ def read_regular(path: Path, *, limit: int) -> bytes:
     fd = os.open(path, _FLAGS)
     try:
         _refuse(path, os.fstat(fd), limit)
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:  # it grew while read
-                msg = too_large("read", path, size, limit)
-                raise RefusedFileError(msg, path=path, kind=None, size=size)
-        return b"".join(chunks)
+        data = read_capped(fd, limit)
+        if len(data) > limit:  # it grew while read
+            msg = too_large("read", path, len(data), limit)
+            raise RefusedFileError(msg, path=path, kind=None, size=len(data))
+        return data
     finally:
         os.close(fd)
 
