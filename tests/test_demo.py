@@ -7,6 +7,7 @@ import json
 import netrc
 import os
 import queue
+import shlex
 import signal
 import subprocess
 import sys
@@ -94,6 +95,33 @@ def lines_until(lines: queue.Queue[str], predicate) -> list[str]:
     return seen
 
 
+def status_pasted_from_the_banner(
+    directory: Path, *options: str
+) -> tuple[int, list[str], subprocess.CompletedProcess[str]]:
+    """Run the `ecrd status` line a demo's banner prints, as a shell runs it pasted.
+
+    The demo (its files in ``directory``) runs until its first round and the status are
+    done. Returns its pid, the lines it printed by then, and the status run (``options``
+    added to its command).
+    """
+    proc, lines = start_demo("--directory", str(directory), log_format=())
+    try:
+        seen = lines_until(lines, lambda line: "token_refreshed" in line and "2 hosts" in line)
+        (status,) = [line.strip() for line in seen if " status -c " in line]
+        done = subprocess.run(
+            ["/bin/sh", "-c", " ".join([status, *map(shlex.quote, options)])],
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    return proc.pid, seen, done
+
+
 def remaining(lines: queue.Queue[str]) -> list[str]:
     """What the process wrote until it exited (the pump stops with its stderr)."""
     rest: list[str] = []
@@ -136,23 +164,7 @@ class TestDemoConsole:
 
     def test_status_command_it_prints_works(self, tmp_path: Path):
         """The status line runs as printed, and finds the demo's hosts."""
-        proc, lines = start_demo("--directory", str(tmp_path), log_format=())
-        try:
-            seen = lines_until(lines, lambda line: "token_refreshed" in line and "2 hosts" in line)
-            (status,) = [line.strip() for line in seen if " status -c " in line]
-            env_assignment, *command = status.split()
-            name, value = env_assignment.split("=", 1)
-            done = subprocess.run(
-                [*command, "--output", "json"],
-                env={**os.environ, name: value},
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
+        _, _, done = status_pasted_from_the_banner(tmp_path, "--output", "json")
 
         hosts = {h["host"] for h in json.loads(done.stdout)["hosts"]}
         assert {"123456789012.dkr.ecr.us-east-1.amazonaws.com"} <= hosts
@@ -163,26 +175,12 @@ class TestDemoConsole:
         Both name the demo's pid, found the one way every command finds a configuration's
         daemon.
         """
-        proc, lines = start_demo("--directory", str(tmp_path), log_format=())
-        try:
-            seen = lines_until(lines, lambda line: "token_refreshed" in line and "2 hosts" in line)
-            (status,) = [line.strip() for line in seen if " status -c " in line]
-            done = subprocess.run(
-                ["/bin/sh", "-c", status],
-                env=os.environ.copy(),
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
+        pid, seen, done = status_pasted_from_the_banner(tmp_path)
 
         first = done.stdout.splitlines()[0]
         banner = [line.split() for line in seen if line.strip().startswith("daemon:")]
-        assert f"daemon: running (pid {proc.pid})" in first
-        assert [["daemon:", "pid", f"{proc.pid},"]] == [line[:3] for line in banner]
+        assert f"daemon: running (pid {pid})" in first
+        assert [["daemon:", "pid", f"{pid},"]] == [line[:3] for line in banner]
 
     def test_ctrl_c_says_the_files_are_removed_and_how_to_keep_them(self):
         """Without --directory, the last line says what was removed and how to keep it."""
